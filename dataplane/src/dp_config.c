@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Configuration parsing for weir-dataplane. Every knob has an environment
+ * variable (for pods) and a flag (for people); the flag wins. */
+#include "dp_config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char dp_config_usage[] =
+    "usage: weir-dataplane --role store|processor [options]\n"
+    "       weir-dataplane validate SPEC.json\n"
+    "options (environment variable in brackets):\n"
+    "  --role R             store or processor [WEIR_ROLE]\n"
+    "  --spec FILE          pipeline spec for the processor role [WEIR_SPEC]\n"
+    "  --data-dir DIR       data / checkpoint root [WEIR_DATA_DIR]\n"
+    "  --pod-name NAME      StatefulSet pod name; ordinal = replica index [WEIR_POD_NAME]\n"
+    "  --replicas N         replica count for placement [WEIR_REPLICAS]\n"
+    "  --kafka-port P       store listener port, default 9092 [WEIR_KAFKA_PORT]\n"
+    "  --advertised-host H  host announced to clients [WEIR_ADVERTISED_HOST]\n"
+    "  --http-port P        metrics/health port, 0 disables, default 9400 [WEIR_HTTP_PORT]\n"
+    "  --workers N          worker threads, 0 = one per CPU [WEIR_WORKERS]\n"
+    "  --help\n";
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return -EINVAL;
+    *out = (int)v;
+    return 0;
+}
+
+void dp_config_defaults(dp_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->data_dir = "/var/lib/weir";
+    cfg->advertised_host = "127.0.0.1";
+    cfg->replicas = 1;
+    cfg->kafka_port = 9092;
+    cfg->http_port = 9400;
+}
+
+int dp_config_parse_role(const char *s, dp_role_t *out)
+{
+    if (strcmp(s, "store") == 0)
+        *out = DP_ROLE_STORE;
+    else if (strcmp(s, "processor") == 0)
+        *out = DP_ROLE_PROCESSOR;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int dp_config_pod_ordinal(const char *pod_name)
+{
+    const char *dash = strrchr(pod_name, '-');
+    int v;
+
+    if (dash == NULL || parse_int(dash + 1, 0, INT_MAX, &v) != 0)
+        return -EINVAL;
+    return v;
+}
+
+/* One setter shared by the environment and the flags, so both accept and
+ * reject exactly the same values. */
+static int set_option(dp_config_t *cfg, const char *name, const char *value, char *err,
+                      size_t errlen)
+{
+    int rc = 0;
+
+    if (strcmp(name, "role") == 0) {
+        rc = dp_config_parse_role(value, &cfg->role);
+    } else if (strcmp(name, "spec") == 0) {
+        cfg->spec_path = value;
+    } else if (strcmp(name, "data-dir") == 0) {
+        cfg->data_dir = value;
+    } else if (strcmp(name, "pod-name") == 0) {
+        int ord = dp_config_pod_ordinal(value);
+
+        cfg->pod_name = value;
+        if (ord < 0)
+            return fail(err, errlen, "pod name \"%s\" has no ordinal suffix", value);
+        cfg->replica_index = ord;
+    } else if (strcmp(name, "replicas") == 0) {
+        rc = parse_int(value, 1, 1024, &cfg->replicas);
+    } else if (strcmp(name, "kafka-port") == 0) {
+        rc = parse_int(value, 1, 65535, &cfg->kafka_port);
+    } else if (strcmp(name, "advertised-host") == 0) {
+        cfg->advertised_host = value;
+    } else if (strcmp(name, "http-port") == 0) {
+        rc = parse_int(value, 0, 65535, &cfg->http_port);
+    } else if (strcmp(name, "workers") == 0) {
+        rc = parse_int(value, 0, 256, &cfg->workers);
+    } else {
+        return fail(err, errlen, "unknown option \"%s\"", name);
+    }
+    if (rc != 0)
+        return fail(err, errlen, "invalid value \"%s\" for %s", value, name);
+    return 0;
+}
+
+static const struct {
+    const char *env;
+    const char *option;
+} env_map[] = {
+    {"WEIR_ROLE", "role"},
+    {"WEIR_SPEC", "spec"},
+    {"WEIR_DATA_DIR", "data-dir"},
+    {"WEIR_POD_NAME", "pod-name"},
+    {"WEIR_REPLICAS", "replicas"},
+    {"WEIR_KAFKA_PORT", "kafka-port"},
+    {"WEIR_ADVERTISED_HOST", "advertised-host"},
+    {"WEIR_HTTP_PORT", "http-port"},
+    {"WEIR_WORKERS", "workers"},
+};
+
+int dp_config_apply_env(dp_config_t *cfg, char *const *env, char *err, size_t errlen)
+{
+    for (char *const *e = env; e != NULL && *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+
+        if (eq == NULL)
+            continue;
+        for (size_t i = 0; i < sizeof(env_map) / sizeof(env_map[0]); i++) {
+            size_t n = strlen(env_map[i].env);
+            char msg[256];
+
+            if ((size_t)(eq - *e) != n || strncmp(*e, env_map[i].env, n) != 0)
+                continue;
+            if (set_option(cfg, env_map[i].option, eq + 1, msg, sizeof(msg)) != 0)
+                return fail(err, errlen, "%s: %s", env_map[i].env, msg);
+        }
+    }
+    return 0;
+}
+
+int dp_config_apply_args(dp_config_t *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    static const struct option opts[] = {
+        {"role", required_argument, NULL, 0},
+        {"spec", required_argument, NULL, 0},
+        {"data-dir", required_argument, NULL, 0},
+        {"pod-name", required_argument, NULL, 0},
+        {"replicas", required_argument, NULL, 0},
+        {"kafka-port", required_argument, NULL, 0},
+        {"advertised-host", required_argument, NULL, 0},
+        {"http-port", required_argument, NULL, 0},
+        {"workers", required_argument, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int idx, c, rc;
+
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        c = getopt_long(argc, argv, "h", opts, &idx);
+        if (c == -1)
+            break;
+        if (c == 'h')
+            return 1;
+        if (c == '?')
+            return fail(err, errlen, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+        rc = set_option(cfg, opts[idx].name, optarg, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
+    if (optind < argc)
+        return fail(err, errlen, "unexpected argument \"%s\"", argv[optind]);
+    return 0;
+}
