@@ -46,8 +46,7 @@ void wc_log_set_stream(FILE *f)
     atomic_store(&log_stream, f);
 }
 
-void wc_log(wc_log_level_t level, const char *component, const char *msg,
-            const char *fields, ...)
+void wc_log(wc_log_level_t level, const char *component, const char *msg, const char *fields, ...)
 {
     json_t *line = NULL;
     char *text = NULL;
@@ -60,12 +59,11 @@ void wc_log(wc_log_level_t level, const char *component, const char *msg,
         return;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             now.tv_nsec / 1000000);
+    strftime(ts, sizeof(ts) - 6, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + strlen(ts), 6, ".%03dZ", (int)(now.tv_nsec / 1000000));
 
-    line = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level", level_names[level],
-                     "component", component, "msg", msg);
+    line = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level", level_names[level], "component",
+                     component, "msg", msg);
     if (line == NULL)
         goto out;
     if (fields != NULL) {

@@ -31,7 +31,6 @@ void wc_log_set_stream(FILE *f);
  * extra members (e.g. "{s:i, s:s}", "port", 9092, "topic", "t"), or NULL.
  * Lines are written with one fwrite, so concurrent threads do not interleave.
  */
-void wc_log(wc_log_level_t level, const char *component, const char *msg,
-            const char *fields, ...);
+void wc_log(wc_log_level_t level, const char *component, const char *msg, const char *fields, ...);
 
 #endif

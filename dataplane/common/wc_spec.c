@@ -42,7 +42,7 @@ static int name_index(json_t *names, const char *name)
     size_t i;
     json_t *v;
 
-    json_array_foreach(names, i, v) {
+    json_array_foreach (names, i, v) {
         if (strcmp(json_string_value(v), name) == 0)
             return (int)i;
     }
@@ -55,7 +55,7 @@ static int check_unique(const json_t *arr, const char *field, const char *where,
     size_t i;
     json_t *v;
 
-    json_array_foreach(arr, i, v) {
+    json_array_foreach (arr, i, v) {
         const char *name = json_string_value(json_object_get(v, field));
 
         if (name_index(seen, name) >= 0)
@@ -77,17 +77,17 @@ static int check_partitions(const json_t *spec, char *err, size_t errlen)
 
         count = json_integer_value(json_object_get(replica, "count"));
         if (index >= count)
-            return fail(err, errlen, "/replica/index: %lld must be < count %lld",
-                        (long long)index, (long long)count);
+            return fail(err, errlen, "/replica/index: %lld must be < count %lld", (long long)index,
+                        (long long)count);
     }
-    json_array_foreach(json_object_get(spec, "inputs"), i, in) {
+    json_array_foreach (json_object_get(spec, "inputs"), i, in) {
         const json_t *parts = json_object_get(in, "partitions");
         json_int_t n;
 
         if (parts == NULL)
             continue;
         n = json_integer_value(json_object_get(parts, "count"));
-        json_array_foreach(json_object_get(parts, "assigned"), j, p) {
+        json_array_foreach (json_object_get(parts, "assigned"), j, p) {
             if (json_integer_value(p) >= n)
                 return fail(err, errlen,
                             "/inputs/%zu/partitions/assigned/%zu: partition %lld is out of "
@@ -109,19 +109,19 @@ static int topo_sort(const json_t *spec, json_t *order, char *err, size_t errlen
     size_t i, k;
     json_t *v;
 
-    json_array_foreach(inputs, i, v)
+    json_array_foreach (inputs, i, v)
         json_array_append_new(done, json_string(json_string_value(json_object_get(v, "name"))));
     for (size_t placed = 0; placed < nops;) {
         size_t before = placed;
 
-        json_array_foreach(ops, i, v) {
+        json_array_foreach (ops, i, v) {
             const char *id = json_string_value(json_object_get(v, "id"));
             int ready = 1;
             json_t *src;
 
             if (name_index(done, id) >= 0)
                 continue;
-            json_array_foreach(json_object_get(v, "from"), k, src) {
+            json_array_foreach (json_object_get(v, "from"), k, src) {
                 if (name_index(done, json_string_value(src)) < 0)
                     ready = 0;
             }
@@ -132,7 +132,7 @@ static int topo_sort(const json_t *spec, json_t *order, char *err, size_t errlen
             }
         }
         if (placed == before) {
-            json_array_foreach(ops, i, v) {
+            json_array_foreach (ops, i, v) {
                 if (name_index(done, json_string_value(json_object_get(v, "id"))) < 0)
                     break;
             }
@@ -146,7 +146,8 @@ out:
     return rc;
 }
 
-static int check_refs(const json_t *spec, json_t *nodes, char *err, size_t errlen)
+static int check_refs(const json_t *spec, json_t *nodes, json_t **used_out, char *err,
+                      size_t errlen)
 {
     const json_t *ops = json_object_get(spec, "operators");
     const json_t *outputs = json_object_get(spec, "outputs");
@@ -162,13 +163,13 @@ static int check_refs(const json_t *spec, json_t *nodes, char *err, size_t errle
     rc = check_unique(outputs, "name", "outputs", outs, err, errlen);
     if (rc != 0)
         goto out;
-    json_array_foreach(ops, i, v) {
+    json_array_foreach (ops, i, v) {
         const char *id = json_string_value(json_object_get(v, "id"));
         const char *type = json_string_value(json_object_get(v, "type"));
         const char *udf = json_string_value(json_object_get(v, "udf"));
         const json_t *late = json_object_get(v, "late");
 
-        json_array_foreach(json_object_get(v, "from"), k, src) {
+        json_array_foreach (json_object_get(v, "from"), k, src) {
             const char *s = json_string_value(src);
 
             if (name_index(nodes, s) < 0) {
@@ -211,13 +212,15 @@ static int check_refs(const json_t *spec, json_t *nodes, char *err, size_t errle
             goto out;
         }
     }
-    json_array_foreach(outputs, i, v) {
+    json_array_foreach (outputs, i, v) {
         const char *s = json_string_value(json_object_get(v, "from"));
 
         if (s == NULL) {
             if (name_index(late_outs, json_string_value(json_object_get(v, "name"))) < 0) {
-                rc = fail(err, errlen, "/outputs/%zu: missing \"from\" (only a late side output "
-                          "may omit it)", i);
+                rc = fail(err, errlen,
+                          "/outputs/%zu: missing \"from\" (only a late side output "
+                          "may omit it)",
+                          i);
                 goto out;
             }
             continue;
@@ -228,13 +231,11 @@ static int check_refs(const json_t *spec, json_t *nodes, char *err, size_t errle
         }
         json_array_append_new(used, json_string(s));
     }
-    /* A node nothing reads from is almost always a wiring mistake. */
-    json_array_foreach(nodes, i, v) {
-        if (name_index(used, json_string_value(v)) < 0) {
-            rc = fail(err, errlen, "\"%s\" feeds no operator or output", json_string_value(v));
-            goto out;
-        }
-    }
+    /* A node nothing reads from is almost always a wiring mistake. Checked
+     * after the references resolve, but cycles are reported first by the
+     * caller's order of checks, since a cycle also strands its sources. */
+    *used_out = used;
+    used = NULL;
 out:
     json_decref(udfs);
     json_decref(outs);
@@ -245,7 +246,9 @@ out:
 
 int wc_spec_validate(const json_t *spec, char *err, size_t errlen)
 {
-    json_t *nodes = NULL, *order = NULL;
+    json_t *nodes = NULL, *order = NULL, *used = NULL;
+    size_t i;
+    json_t *v;
     char buf[512];
     int rc;
 
@@ -263,15 +266,22 @@ int wc_spec_validate(const json_t *spec, char *err, size_t errlen)
     rc = check_unique(json_object_get(spec, "operators"), "id", "operators", nodes, err, errlen);
     if (rc != 0)
         goto out;
-    rc = check_refs(spec, nodes, err, errlen);
+    rc = check_refs(spec, nodes, &used, err, errlen);
     if (rc != 0)
         goto out;
     order = json_array();
     rc = topo_sort(spec, order, err, errlen);
     if (rc != 0)
         goto out;
+    json_array_foreach (nodes, i, v) {
+        if (name_index(used, json_string_value(v)) < 0) {
+            rc = fail(err, errlen, "\"%s\" feeds no operator or output", json_string_value(v));
+            goto out;
+        }
+    }
     rc = check_partitions(spec, err, errlen);
 out:
+    json_decref(used);
     json_decref(order);
     json_decref(nodes);
     return rc;
@@ -289,8 +299,8 @@ json_t *wc_spec_topo_order(const json_t *spec)
     return order;
 }
 
-int wc_spec_load_buffer(const char *buf, size_t len, const char *origin, json_t **out,
-                        char *err, size_t errlen)
+int wc_spec_load_buffer(const char *buf, size_t len, const char *origin, json_t **out, char *err,
+                        size_t errlen)
 {
     json_error_t jerr;
     json_t *spec;
@@ -355,7 +365,7 @@ static const json_t *find_op(const json_t *spec, const char *id)
     size_t i;
     json_t *v;
 
-    json_array_foreach(json_object_get(spec, "operators"), i, v) {
+    json_array_foreach (json_object_get(spec, "operators"), i, v) {
         if (strcmp(json_string_value(json_object_get(v, "id")), id) == 0)
             return v;
     }
@@ -367,7 +377,7 @@ static void print_from(const json_t *node, FILE *f)
     size_t i;
     json_t *src;
 
-    json_array_foreach(json_object_get(node, "from"), i, src)
+    json_array_foreach (json_object_get(node, "from"), i, src)
         fprintf(f, "%s%s", i ? ", " : "", json_string_value(src));
 }
 
@@ -381,7 +391,7 @@ void wc_spec_print_plan(const json_t *spec, FILE *f)
         return;
     fprintf(f, "pipeline %s (spec v%lld)\n", json_string_value(json_object_get(spec, "name")),
             (long long)json_integer_value(json_object_get(spec, "version")));
-    json_array_foreach(json_object_get(spec, "inputs"), i, v) {
+    json_array_foreach (json_object_get(spec, "inputs"), i, v) {
         const json_t *c = json_object_get(v, "cluster");
         const json_t *p = json_object_get(v, "partitions");
 
@@ -389,10 +399,11 @@ void wc_spec_print_plan(const json_t *spec, FILE *f)
                 json_string_value(json_object_get(v, "topic")),
                 json_string_value(json_object_get(c, "bootstrap")));
         if (p != NULL)
-            fprintf(f, " (%lld partitions)", (long long)json_integer_value(json_object_get(p, "count")));
+            fprintf(f, " (%lld partitions)",
+                    (long long)json_integer_value(json_object_get(p, "count")));
         fputc('\n', f);
     }
-    json_array_foreach(order, i, v) {
+    json_array_foreach (order, i, v) {
         const json_t *op = find_op(spec, json_string_value(v));
         const char *type = json_string_value(json_object_get(op, "type"));
 
@@ -403,11 +414,14 @@ void wc_spec_print_plan(const json_t *spec, FILE *f)
 
             fprintf(f, " [%s", json_string_value(json_object_get(w, "kind")));
             if (json_object_get(w, "sizeMs"))
-                fprintf(f, " size=%lldms", (long long)json_integer_value(json_object_get(w, "sizeMs")));
+                fprintf(f, " size=%lldms",
+                        (long long)json_integer_value(json_object_get(w, "sizeMs")));
             if (json_object_get(w, "slideMs"))
-                fprintf(f, " slide=%lldms", (long long)json_integer_value(json_object_get(w, "slideMs")));
+                fprintf(f, " slide=%lldms",
+                        (long long)json_integer_value(json_object_get(w, "slideMs")));
             if (json_object_get(w, "gapMs"))
-                fprintf(f, " gap=%lldms", (long long)json_integer_value(json_object_get(w, "gapMs")));
+                fprintf(f, " gap=%lldms",
+                        (long long)json_integer_value(json_object_get(w, "gapMs")));
             if (json_object_get(op, "key"))
                 fprintf(f, " key=%s", json_string_value(json_object_get(op, "key")));
             fputc(']', f);
@@ -418,11 +432,12 @@ void wc_spec_print_plan(const json_t *spec, FILE *f)
         }
         fputc('\n', f);
     }
-    json_array_foreach(json_object_get(spec, "outputs"), i, v) {
+    json_array_foreach (json_object_get(spec, "outputs"), i, v) {
         const char *from = json_string_value(json_object_get(v, "from"));
 
         fprintf(f, "  output   %-16s <- %s -> %s\n", json_string_value(json_object_get(v, "name")),
-                from != NULL ? from : "(late records)", json_string_value(json_object_get(v, "topic")));
+                from != NULL ? from : "(late records)",
+                json_string_value(json_object_get(v, "topic")));
     }
     if (json_object_get(spec, "deadLetter") != NULL)
         fprintf(f, "  dlq      -> %s\n",

@@ -33,8 +33,8 @@ int wc_spec_validate(const json_t *spec, char *err, size_t errlen);
 int wc_spec_load_file(const char *path, json_t **out, char *err, size_t errlen);
 
 /** As wc_spec_load_file, from a buffer; `origin` names it in messages. */
-int wc_spec_load_buffer(const char *buf, size_t len, const char *origin, json_t **out,
-                        char *err, size_t errlen);
+int wc_spec_load_buffer(const char *buf, size_t len, const char *origin, json_t **out, char *err,
+                        size_t errlen);
 
 /**
  * Returns a new reference to the operator ids of a validated spec in

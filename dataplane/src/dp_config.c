@@ -75,7 +75,9 @@ int dp_config_pod_ordinal(const char *pod_name)
     const char *dash = strrchr(pod_name, '-');
     int v;
 
-    if (dash == NULL || parse_int(dash + 1, 0, INT_MAX, &v) != 0)
+    /* Digits only: strtol would also take "+1" or " 1". */
+    if (dash == NULL || dash[1] == '\0' || strspn(dash + 1, "0123456789") != strlen(dash + 1) ||
+        parse_int(dash + 1, 0, INT_MAX, &v) != 0)
         return -EINVAL;
     return v;
 }

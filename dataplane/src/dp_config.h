@@ -16,15 +16,15 @@ typedef enum {
 /** Process configuration; strings point into argv/environ or static storage. */
 typedef struct dp_config {
     dp_role_t role;
-    const char *spec_path;        /**< processor: pipeline spec file */
-    const char *data_dir;         /**< store data / processor checkpoints root */
-    const char *pod_name;         /**< StatefulSet pod name, for the ordinal */
-    const char *advertised_host;  /**< host announced in Metadata */
-    int replica_index;            /**< from the pod name's ordinal suffix */
-    int replicas;                 /**< replica count for placement */
-    int kafka_port;               /**< store listener */
-    int http_port;                /**< metrics and health; 0 disables */
-    int workers;                  /**< 0 = one per CPU */
+    const char *spec_path;       /**< processor: pipeline spec file */
+    const char *data_dir;        /**< store data / processor checkpoints root */
+    const char *pod_name;        /**< StatefulSet pod name, for the ordinal */
+    const char *advertised_host; /**< host announced in Metadata */
+    int replica_index;           /**< from the pod name's ordinal suffix */
+    int replicas;                /**< replica count for placement */
+    int kafka_port;              /**< store listener */
+    int http_port;               /**< metrics and health; 0 disables */
+    int workers;                 /**< 0 = one per CPU */
 } dp_config_t;
 
 /** Fills cfg with defaults (9092, 9400, /var/lib/weir, 1 replica). */

@@ -26,8 +26,13 @@ static void test_defaults(void **state)
 
 static void test_env_then_flags(void **state)
 {
-    char *env[] = {"PATH=/bin", "WEIR_ROLE=store", "WEIR_KAFKA_PORT=19092",
-                   "WEIR_POD_NAME=weir-store-3", "WEIR_REPLICAS=4", "WEIR_ROLEX=ignored", NULL};
+    char *env[] = {"PATH=/bin",
+                   "WEIR_ROLE=store",
+                   "WEIR_KAFKA_PORT=19092",
+                   "WEIR_POD_NAME=weir-store-3",
+                   "WEIR_REPLICAS=4",
+                   "WEIR_ROLEX=ignored",
+                   NULL};
     char *argv[] = {"weir-dataplane", "--kafka-port", "29092", "--data-dir=/d", NULL};
     dp_config_t cfg;
     char err[256];
@@ -88,14 +93,16 @@ static void test_pod_ordinal(void **state)
     assert_int_equal(dp_config_pod_ordinal("my-proc-12"), 12);
     assert_int_equal(dp_config_pod_ordinal("noordinal"), -EINVAL);
     assert_int_equal(dp_config_pod_ordinal("a-b-"), -EINVAL);
-    assert_int_equal(dp_config_pod_ordinal("a--1"), -EINVAL);
+    assert_int_equal(dp_config_pod_ordinal("a-+1"), -EINVAL);
+    assert_int_equal(dp_config_pod_ordinal("a- 1"), -EINVAL);
+    assert_int_equal(dp_config_pod_ordinal("a-99999999999"), -EINVAL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_env_then_flags),
-        cmocka_unit_test(test_bad_values), cmocka_unit_test(test_help),
+        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_env_then_flags),
+        cmocka_unit_test(test_bad_values),  cmocka_unit_test(test_help),
         cmocka_unit_test(test_pod_ordinal),
     };
 

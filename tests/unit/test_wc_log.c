@@ -25,8 +25,7 @@ static void test_line_shape(void **state)
 
     wc_log_set_stream(f);
     wc_log_set_level(WC_LOG_INFO);
-    wc_log(WC_LOG_INFO, "store", "listening", "{s:i, s:s}", "port", 9092, "topic",
-           "we\"ird\nname");
+    wc_log(WC_LOG_INFO, "store", "listening", "{s:i, s:s}", "port", 9092, "topic", "we\"ird\nname");
     wc_log(WC_LOG_DEBUG, "store", "filtered out", NULL);
     wc_log(WC_LOG_ERROR, "store", "bad fields", "{s:i", "broken", 1);
     fclose(f);
