@@ -132,12 +132,15 @@ static int topo_sort(const json_t *spec, json_t *order, char *err, size_t errlen
             }
         }
         if (placed == before) {
-            json_array_foreach (ops, i, v) {
-                if (name_index(done, json_string_value(json_object_get(v, "id"))) < 0)
+            const char *stuck = "?";
+
+            /* No progress: every unplaced operator waits on another one. */
+            for (i = 0; i < nops; i++) {
+                stuck = json_string_value(json_object_get(json_array_get(ops, i), "id"));
+                if (name_index(done, stuck) < 0)
                     break;
             }
-            rc = fail(err, errlen, "/operators/%zu: operator \"%s\" is part of a cycle", i,
-                      json_string_value(json_object_get(v, "id")));
+            rc = fail(err, errlen, "/operators/%zu: operator \"%s\" is part of a cycle", i, stuck);
             goto out;
         }
     }
