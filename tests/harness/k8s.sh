@@ -176,6 +176,8 @@ ensure_go() {
     GO_BIN="$WEIR_GO"
   elif command -v go >/dev/null 2>&1; then
     GO_BIN="$(command -v go)"
+  elif [[ -x /usr/local/go/bin/go ]]; then # the official tarball's place, often not on PATH
+    GO_BIN=/usr/local/go/bin/go
   elif [[ -x "$cached" ]]; then
     GO_BIN="$cached"
   else
@@ -556,6 +558,12 @@ EOF
 
 do_start() {
   DIR="$(instance_dir "${1:-}")"
+  if ! [[ "$PORT_BASE" =~ ^[0-9]{4,5}$ ]] || ((PORT_BASE < 1024 || PORT_BASE > 65530)); then
+    die "WEIR_K8S_PORT_BASE must be a port number in 1024..65530, not '$PORT_BASE'"
+  fi
+  if ! [[ "$NODE_COUNT" =~ ^[1-9][0-9]*$ ]]; then
+    die "WEIR_K8S_NODES must be a positive number, not '$NODE_COUNT'"
+  fi
   if [[ -f "$DIR/pids" ]]; then
     local name pid
     while read -r name pid; do
@@ -611,7 +619,7 @@ EOF
 
   launch kube-apiserver "$K8S_BIN/kube-apiserver" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
-    --etcd-servers="http://127.0.0.1:$ETCD_PORT" --cert-dir="$PKI" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
     --client-ca-file="$PKI/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \

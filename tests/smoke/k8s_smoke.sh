@@ -11,6 +11,7 @@ readonly ROOT
 readonly H="$ROOT/tests/harness/k8s.sh"
 # A port block of its own, so a developer's harness on the default one can stay up.
 export WEIR_K8S_PORT_BASE="${WEIR_K8S_SMOKE_PORT_BASE:-26540}"
+export WEIR_K8S_NODES=2
 readonly WAIT="${WEIR_K8S_SMOKE_WAIT:-120s}"
 
 passed=0
@@ -48,6 +49,50 @@ check() {
   fi
 }
 
+# Print the pids whose parent is $1 (plain /proc walk: no procps needed).
+child_pids() {
+  local stat line rest ppid pid
+  for stat in /proc/[0-9]*/stat; do
+    { read -r line <"$stat"; } 2>/dev/null || continue # already gone
+    rest="${line##*) }"                                # fields after "(comm) "
+    ppid="${rest#* }"
+    ppid="${ppid%% *}"
+    if [[ "$ppid" == "$1" ]]; then
+      pid="${stat#/proc/}"
+      printf '%s\n' "${pid%/stat}"
+    fi
+  done
+}
+
+# Print every descendant of pid $1, deepest first.
+descendants() {
+  local pid
+  for pid in $(child_pids "$1"); do
+    descendants "$pid"
+    printf '%s\n' "$pid"
+  done
+}
+
+# SIGTERM this test's own processes (a check cut short by a signal, and
+# below it `k8s.sh start` or kubectl), then wait up to 30 s for them to go.
+# `k8s.sh start` stops what it had started when it gets SIGTERM.
+end_children() {
+  local pids pid end=$((SECONDS + 30)) left
+  pids="$(descendants "$$")"
+  [[ -n "$pids" ]] || return 0
+  for pid in $pids; do kill -TERM "$pid" 2>/dev/null || :; done
+  while ((SECONDS < end)); do
+    left=0
+    for pid in $pids; do
+      if [[ -d /proc/$pid ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
+        left=1
+      fi
+    done
+    ((left)) || return 0
+    sleep 0.2
+  done
+}
+
 on_signal() {
   echo "$SMOKE_NAME: interrupted by SIG$1" >&2
   interrupted=1
@@ -59,8 +104,7 @@ on_signal() {
 cleanup() {
   local rc=$?
   trap - INT TERM HUP
-  # Our own background check, if a signal cut it short.
-  jobs -p | xargs -r kill -TERM 2>/dev/null || :
+  end_children
   if ! "$H" stop "$DIR" >"$WORK/stop.log" 2>&1; then
     echo "$SMOKE_NAME: could not stop the harness in $DIR" >&2
     cat "$WORK/stop.log" >&2
@@ -357,7 +401,8 @@ EOF
   done
   expect_eq 3 k get widget w1 -n default -o 'jsonpath={.spec.size}' || return 1
   # Schema validation is enforced.
-  if k apply -f - <<'EOF'; then
+  local out
+  if out="$(k apply -f - 2>&1 <<'EOF'
 apiVersion: smoke.weir.test/v1
 kind: Widget
 metadata:
@@ -366,9 +411,12 @@ metadata:
 spec:
   size: 0
 EOF
+  )"; then
     echo "a Widget violating the schema (size 0 < minimum 1) was accepted"
     return 1
   fi
+  echo "$out"
+  [[ "$out" == *spec.size*'greater than or equal to 1'* ]]
 }
 
 t_stop() {
