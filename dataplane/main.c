@@ -2,11 +2,17 @@
 /* weir-dataplane: the store and processor roles, plus `validate` for pipeline
  * specs. Thin: everything it calls lives in dp_core / weir_common. */
 #include "dp_config.h"
+#include "dp_store.h"
 #include "wc_log.h"
 #include "wc_spec.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -20,6 +26,81 @@ static int cmd_validate(int argc, char **argv)
         return EXIT_USAGE;
     }
     return wc_spec_validate_cli(argv[2], stdout, stderr);
+}
+
+/* Maps the process configuration onto the store's. */
+static int store_config(const dp_config_t *c, dp_store_config_t *s, char *err, size_t errlen)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    dp_store_config_defaults(s);
+    s->data_dir = c->data_dir;
+    s->advertised_host = c->advertised_host;
+    s->pod_name = c->pod_name;
+    s->port = c->kafka_port;
+    s->http_port = c->http_port;
+    s->workers = c->workers > 0 ? c->workers : (cpus > 0 ? (int)cpus : 1);
+    s->replica_index = c->replica_index;
+    s->replicas = c->replicas;
+    if (s->replica_index >= s->replicas) {
+        snprintf(err, errlen, "replica index %d is not below --replicas %d", s->replica_index,
+                 s->replicas);
+        return -EINVAL;
+    }
+    if (c->segment_bytes > 0)
+        s->log.segment_bytes = (uint64_t)c->segment_bytes;
+    if (c->retention_ms != 0)
+        s->log.retention_ms = c->retention_ms;
+    if (c->retention_bytes != 0)
+        s->log.retention_bytes = c->retention_bytes;
+    if (c->default_partitions > 0)
+        s->default_partitions = c->default_partitions;
+    if (c->auto_create >= 0)
+        s->auto_create_topics = c->auto_create != 0;
+    if (c->memory_mb > 0)
+        s->worker_memory_bytes = (size_t)c->memory_mb << 20;
+    s->sqpoll = c->sqpoll != 0;
+    if (c->flush != NULL && strncmp(c->flush, "interval:", 9) == 0) {
+        s->log.flush = DP_LOG_FLUSH_INTERVAL;
+        s->log.flush_interval_ms = (uint32_t)strtoul(c->flush + 9, NULL, 10);
+    } else if (c->flush != NULL && strncmp(c->flush, "bytes:", 6) == 0) {
+        s->log.flush = DP_LOG_FLUSH_BYTES;
+        s->log.flush_bytes = strtoull(c->flush + 6, NULL, 10);
+    }
+    return 0;
+}
+
+/* Runs the store until SIGTERM or SIGINT, then stops it cleanly. */
+static int run_store(const dp_config_t *c)
+{
+    dp_store_config_t sc;
+    dp_store_t *st;
+    sigset_t set;
+    char err[512];
+    int sig = 0, rc;
+
+    if (store_config(c, &sc, err, sizeof(err)) != 0) {
+        wc_log(WC_LOG_ERROR, "store", "bad configuration", "{s:s}", "error", err);
+        return EXIT_USAGE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
+    rc = dp_store_start(&st, &sc, err, sizeof(err));
+    if (rc != 0) {
+        wc_log(WC_LOG_ERROR, "store", "start failed", "{s:s}", "error", err);
+        return rc == -EBADMSG ? EXIT_DATAERR : 1;
+    }
+    wc_log(WC_LOG_INFO, "store", "listening", "{s:i, s:i, s:i, s:s, s:i, s:i}", "port",
+           dp_store_port(st), "http_port", sc.http_port, "workers", sc.workers, "data_dir",
+           sc.data_dir, "replica", sc.replica_index, "replicas", sc.replicas);
+    sigwait(&set, &sig);
+    wc_log(WC_LOG_INFO, "store", "stopping", "{s:i}", "signal", sig);
+    rc = dp_store_stop(st);
+    wc_log(rc == 0 ? WC_LOG_INFO : WC_LOG_ERROR, "store", "stopped", "{s:i}", "result", rc);
+    return rc == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -51,9 +132,7 @@ int main(int argc, char **argv)
 
     switch (cfg.role) {
     case DP_ROLE_STORE:
-        wc_log(WC_LOG_ERROR, "dataplane", "the store role is not built yet", "{s:s}", "issue",
-               "dataplane store");
-        return EXIT_CONFIG;
+        return run_store(&cfg);
     case DP_ROLE_PROCESSOR: {
         json_t *spec = NULL;
 

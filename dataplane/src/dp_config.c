@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,17 @@ const char dp_config_usage[] =
     "  --advertised-host H  host announced to clients [WEIR_ADVERTISED_HOST]\n"
     "  --http-port P        metrics/health port, 0 disables, default 9400 [WEIR_HTTP_PORT]\n"
     "  --workers N          worker threads, 0 = one per CPU [WEIR_WORKERS]\n"
+    "store options:\n"
+    "  --segment-bytes N    preallocated segment size, default 134217728 [WEIR_SEGMENT_BYTES]\n"
+    "  --flush POLICY       every | interval:MS | bytes:N, default every [WEIR_FLUSH]\n"
+    "  --retention-ms N     default topic retention, -1 forever [WEIR_RETENTION_MS]\n"
+    "  --retention-bytes N  default topic size limit, -1 none [WEIR_RETENTION_BYTES]\n"
+    "  --default-partitions N  partitions of auto-created topics, default 1\n"
+    "                       [WEIR_DEFAULT_PARTITIONS]\n"
+    "  --auto-create-topics true|false  default true [WEIR_AUTO_CREATE_TOPICS]\n"
+    "  --worker-memory-mb N request/response memory per worker, default 512\n"
+    "                       [WEIR_WORKER_MEMORY_MB]\n"
+    "  --sqpoll true|false  kernel submission polling threads [WEIR_SQPOLL]\n"
     "  --help\n";
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -34,6 +46,30 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return -EINVAL;
+}
+
+static int parse_ll(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+        *out = 1;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+        *out = 0;
+    else
+        return -EINVAL;
+    return 0;
 }
 
 static int parse_int(const char *s, long lo, long hi, int *out)
@@ -57,6 +93,7 @@ void dp_config_defaults(dp_config_t *cfg)
     cfg->replicas = 1;
     cfg->kafka_port = 9092;
     cfg->http_port = 9400;
+    cfg->auto_create = -1;
 }
 
 int dp_config_parse_role(const char *s, dp_role_t *out)
@@ -112,6 +149,32 @@ static int set_option(dp_config_t *cfg, const char *name, const char *value, cha
         rc = parse_int(value, 0, 65535, &cfg->http_port);
     } else if (strcmp(name, "workers") == 0) {
         rc = parse_int(value, 0, 256, &cfg->workers);
+    } else if (strcmp(name, "segment-bytes") == 0) {
+        rc = parse_ll(value, 1 << 16, 1LL << 34, &cfg->segment_bytes);
+    } else if (strcmp(name, "flush") == 0) {
+        long long v;
+
+        cfg->flush = value;
+        if (strcmp(value, "every") == 0)
+            rc = 0;
+        else if (strncmp(value, "interval:", 9) == 0)
+            rc = parse_ll(value + 9, 1, 3600000, &v);
+        else if (strncmp(value, "bytes:", 6) == 0)
+            rc = parse_ll(value + 6, 1, 1LL << 40, &v);
+        else
+            rc = -EINVAL;
+    } else if (strcmp(name, "retention-ms") == 0) {
+        rc = parse_ll(value, -1, INT64_MAX, &cfg->retention_ms);
+    } else if (strcmp(name, "retention-bytes") == 0) {
+        rc = parse_ll(value, -1, INT64_MAX, &cfg->retention_bytes);
+    } else if (strcmp(name, "default-partitions") == 0) {
+        rc = parse_int(value, 1, 4096, &cfg->default_partitions);
+    } else if (strcmp(name, "auto-create-topics") == 0) {
+        rc = parse_bool(value, &cfg->auto_create);
+    } else if (strcmp(name, "worker-memory-mb") == 0) {
+        rc = parse_int(value, 16, 1 << 20, &cfg->memory_mb);
+    } else if (strcmp(name, "sqpoll") == 0) {
+        rc = parse_bool(value, &cfg->sqpoll);
     } else {
         return fail(err, errlen, "unknown option \"%s\"", name);
     }
@@ -133,6 +196,14 @@ static const struct {
     {"WEIR_ADVERTISED_HOST", "advertised-host"},
     {"WEIR_HTTP_PORT", "http-port"},
     {"WEIR_WORKERS", "workers"},
+    {"WEIR_SEGMENT_BYTES", "segment-bytes"},
+    {"WEIR_FLUSH", "flush"},
+    {"WEIR_RETENTION_MS", "retention-ms"},
+    {"WEIR_RETENTION_BYTES", "retention-bytes"},
+    {"WEIR_DEFAULT_PARTITIONS", "default-partitions"},
+    {"WEIR_AUTO_CREATE_TOPICS", "auto-create-topics"},
+    {"WEIR_WORKER_MEMORY_MB", "worker-memory-mb"},
+    {"WEIR_SQPOLL", "sqpoll"},
 };
 
 int dp_config_apply_env(dp_config_t *cfg, char *const *env, char *err, size_t errlen)
@@ -167,6 +238,14 @@ int dp_config_apply_args(dp_config_t *cfg, int argc, char **argv, char *err, siz
         {"advertised-host", required_argument, NULL, 0},
         {"http-port", required_argument, NULL, 0},
         {"workers", required_argument, NULL, 0},
+        {"segment-bytes", required_argument, NULL, 0},
+        {"flush", required_argument, NULL, 0},
+        {"retention-ms", required_argument, NULL, 0},
+        {"retention-bytes", required_argument, NULL, 0},
+        {"default-partitions", required_argument, NULL, 0},
+        {"auto-create-topics", required_argument, NULL, 0},
+        {"worker-memory-mb", required_argument, NULL, 0},
+        {"sqpoll", required_argument, NULL, 0},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

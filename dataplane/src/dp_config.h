@@ -25,6 +25,15 @@ typedef struct dp_config {
     int kafka_port;              /**< store listener */
     int http_port;               /**< metrics and health; 0 disables */
     int workers;                 /**< 0 = one per CPU */
+    /* store tuning; 0 / NULL keep the store's defaults */
+    long long segment_bytes;   /**< --segment-bytes */
+    const char *flush;         /**< --flush every | interval:MS | bytes:N */
+    long long retention_ms;    /**< --retention-ms (-1 forever; 0 = default) */
+    long long retention_bytes; /**< --retention-bytes (-1 unbounded; 0 = default) */
+    int default_partitions;    /**< --default-partitions */
+    int auto_create;           /**< --auto-create-topics true|false (-1 default) */
+    int memory_mb;             /**< --worker-memory-mb */
+    int sqpoll;                /**< --sqpoll (1) */
 } dp_config_t;
 
 /** Fills cfg with defaults (9092, 9400, /var/lib/weir, 1 replica). */

@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Owner side of the store's partitions: the worker that owns a partition
+ * runs every append, read, offset lookup and watch on it, on its own
+ * thread, then sends the op back to the worker that asked. */
+#include "dp_srv.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dp_batch.h"
+#include <jansson.h>
+
+#include "wc_log.h"
+
+static uint32_t bucket(const dp_worker_t *w, uint64_t topic_id, int32_t p)
+{
+    uint64_t h = topic_id * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uint32_t)p * 0xbf58476d1ce4e5b9ull;
+
+    return (uint32_t)(h >> 32) & (w->parts_buckets - 1);
+}
+
+dp_part_t *dp_part_find(dp_worker_t *w, uint64_t topic_id, int32_t p)
+{
+    dp_part_t *part = w->parts[bucket(w, topic_id, p)];
+
+    while (part != NULL && (part->topic_id != topic_id || part->partition != p))
+        part = part->hnext;
+    return part;
+}
+
+static void unlink_part(dp_worker_t *w, dp_part_t *part)
+{
+    dp_part_t **pp = &w->parts[bucket(w, part->topic_id, part->partition)];
+
+    while (*pp != part)
+        pp = &(*pp)->hnext;
+    *pp = part->hnext;
+    w->nparts--;
+}
+
+int64_t dp_part_hw(const dp_part_t *part)
+{
+    /* With fdatasync per write (the default), consumers only see durable
+     * records: nothing a crash can take back. Relaxed policies expose
+     * written records, as Kafka does without fsync. */
+    if (part->log == NULL)
+        return 0;
+    return part->flush_every ? dp_log_durable_offset(part->log)
+                             : dp_log_written_offset(part->log);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void dp_part_rm_tree(const char *dir)
+{
+    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+        wc_log(WC_LOG_WARN, "store", "could not remove directory", "{s:s, s:s}", "dir", dir,
+               "error", strerror(errno));
+}
+
+int dp_part_open_topic(dp_worker_t *w, const dp_topic_t *t, bool fresh, char *err, size_t errlen)
+{
+    dp_store_t *st = w->st;
+
+    for (int32_t p = 0; p < t->partitions; p++) {
+        dp_log_config_t lc = st->cfg.log;
+        dp_part_t *part;
+        char dir[4400];
+        int rc;
+
+        if (!dp_worker_leads(st, p) || dp_worker_owner(st, t, p) != w ||
+            dp_part_find(w, t->id, p) != NULL)
+            continue;
+        if (fresh) {
+            /* Leftovers of a topic of the same name deleted before a crash. */
+            snprintf(dir, sizeof(dir), "%s/%s-%" PRId32, st->cfg.data_dir, t->name, p);
+            dp_part_rm_tree(dir);
+        }
+        part = calloc(1, sizeof(*part));
+        if (part == NULL)
+            return -ENOMEM;
+        part->topic_id = t->id;
+        part->partition = p;
+        snprintf(part->topic, sizeof(part->topic), "%s", t->name);
+        lc.segment_bytes = t->segment_bytes;
+        lc.retention_ms = t->retention_ms;
+        lc.retention_bytes = t->retention_bytes;
+        part->flush_every = lc.flush == DP_LOG_FLUSH_EVERY;
+        rc = dp_log_open(&part->log, &w->ring, st->cfg.data_dir, t->name, p, &lc, err, errlen);
+        if (rc == 0)
+            rc = dp_pidmap_init(&part->pids, st->cfg.producers_max);
+        if (rc == 0) {
+            rc = dp_pidmap_rebuild(&part->pids, part->log);
+            if (rc != 0)
+                snprintf(err, errlen, "%s-%d: producer state rebuild: %s", t->name, p,
+                         strerror(-rc));
+        }
+        if (rc != 0) {
+            if (part->log != NULL)
+                dp_log_close(part->log);
+            dp_pidmap_dispose(&part->pids);
+            free(part);
+            return rc;
+        }
+        {
+            const dp_log_stats_t *ls = dp_log_stats(part->log);
+
+            if (ls->truncations > 0)
+                wc_log(WC_LOG_WARN, "store", "recovery truncated a torn or corrupt tail",
+                       "{s:s, s:i, s:I, s:I}", "topic", t->name, "partition", p, "truncations",
+                       (json_int_t)ls->truncations, "end_offset",
+                       (json_int_t)dp_log_end_offset(part->log));
+        }
+        {
+            uint32_t b = bucket(w, t->id, p);
+
+            part->hnext = w->parts[b];
+            w->parts[b] = part;
+            w->nparts++;
+        }
+    }
+    return 0;
+}
+
+static void fire_watch(dp_worker_t *w, dp_part_t *part, dp_watch_t *wt)
+{
+    if (wt->prev != NULL)
+        wt->prev->next = wt->next;
+    else
+        part->watchers = wt->next;
+    if (wt->next != NULL)
+        wt->next->prev = wt->prev;
+    wt->linked = false;
+    wt->next = wt->prev = NULL;
+    dp_worker_post(w, wt->origin, &wt->msg, dp_fetch_watch_reply);
+}
+
+static void fire_all(dp_worker_t *w, dp_part_t *part)
+{
+    while (part->watchers != NULL)
+        fire_watch(w, part, part->watchers);
+}
+
+static void to_dying(dp_worker_t *w, dp_part_t *part, bool remove_files)
+{
+    unlink_part(w, part);
+    part->deleting = true;
+    part->remove_files = remove_files;
+    fire_all(w, part);
+    part->dnext = w->dying;
+    w->dying = part;
+}
+
+void dp_part_drop_topic(dp_worker_t *w, uint64_t topic_id)
+{
+    for (uint32_t b = 0; b < w->parts_buckets; b++) {
+        dp_part_t *part = w->parts[b], *next;
+
+        for (; part != NULL; part = next) {
+            char dir[4096];
+
+            next = part->hnext;
+            if (part->topic_id != topic_id)
+                continue;
+            /* Rename now, remove once idle: a topic re-created under the
+             * same name never meets the old files. */
+            snprintf(dir, sizeof(dir), "%s/%s-%" PRId32, w->st->cfg.data_dir, part->topic,
+                     part->partition);
+            snprintf(part->dead_dir, sizeof(part->dead_dir), "%s.%" PRIu64 ".deleted", dir,
+                     part->topic_id);
+            if (rename(dir, part->dead_dir) != 0)
+                wc_log(WC_LOG_WARN, "store", "could not rename deleted partition", "{s:s, s:s}",
+                       "dir", dir, "error", strerror(errno));
+            to_dying(w, part, true);
+        }
+    }
+}
+
+bool dp_part_reap(dp_worker_t *w, bool all)
+{
+    dp_part_t **pp, *part;
+
+    if (all) {
+        for (uint32_t b = 0; b < w->parts_buckets; b++)
+            while (w->parts[b] != NULL)
+                to_dying(w, w->parts[b], false);
+    }
+    for (pp = &w->dying; (part = *pp) != NULL;) {
+        if (part->on_watch_list || part->reads_inflight > 0 || !dp_log_idle(part->log)) {
+            if (all)
+                dp_log_flush(part->log);
+            pp = &part->dnext;
+            continue;
+        }
+        *pp = part->dnext;
+        if (dp_log_error(part->log)[0] != '\0')
+            w->failed = -EIO;
+        dp_log_close(part->log);
+        dp_pidmap_dispose(&part->pids);
+        if (part->remove_files)
+            dp_part_rm_tree(part->dead_dir);
+        free(part);
+    }
+    return w->dying == NULL;
+}
+
+static void each_part(dp_worker_t *w, void (*fn)(dp_worker_t *w, dp_part_t *part))
+{
+    for (uint32_t b = 0; b < w->parts_buckets; b++)
+        for (dp_part_t *part = w->parts[b]; part != NULL; part = part->hnext)
+            fn(w, part);
+}
+
+static void tick_one(dp_worker_t *w, dp_part_t *part)
+{
+    dp_log_tick(part->log, w->now_ms);
+}
+
+void dp_part_tick_all(dp_worker_t *w)
+{
+    each_part(w, tick_one);
+}
+
+static void retain_one(dp_worker_t *w, dp_part_t *part)
+{
+    int rc;
+
+    (void)w;
+    if (part->reads_inflight > 0)
+        return; /* a read may still use a segment retention would drop */
+    rc = dp_log_retain(part->log, dp_worker_wall_ms());
+    if (rc > 0)
+        wc_log(WC_LOG_INFO, "store", "retention deleted segments", "{s:s, s:i, s:i, s:I}",
+               "topic", part->topic, "partition", part->partition, "segments", rc,
+               "log_start_offset", (json_int_t)dp_log_start_offset(part->log));
+}
+
+void dp_part_retain_all(dp_worker_t *w)
+{
+    each_part(w, retain_one);
+}
+
+void dp_part_check_watchers(dp_worker_t *w)
+{
+    dp_part_t **pp = &w->watched, *part;
+
+    while ((part = *pp) != NULL) {
+        int64_t hw = dp_part_hw(part);
+        dp_watch_t *wt = part->watchers, *next;
+
+        for (; wt != NULL; wt = next) {
+            next = wt->next;
+            if (hw > wt->offset || part->deleting)
+                fire_watch(w, part, wt);
+        }
+        if (part->watchers == NULL) {
+            part->on_watch_list = false;
+            *pp = part->wnext;
+        } else {
+            pp = &part->wnext;
+        }
+    }
+}
+
+/* ---- ops ---- */
+
+static void reply(dp_worker_t *w, dp_pop_t *op)
+{
+    op->part = NULL;
+    dp_worker_post(w, op->origin, &op->msg, op->reply_fn);
+}
+
+static int16_t append_error(int rc)
+{
+    switch (rc) {
+    case -EBADMSG:
+        return DP_KERR_CORRUPT_MESSAGE;
+    case -EINVAL:
+        return DP_KERR_INVALID_RECORD;
+    case -EMSGSIZE:
+        return DP_KERR_MESSAGE_TOO_LARGE;
+    default:
+        return DP_KERR_KAFKA_STORAGE_ERROR;
+    }
+}
+
+static void append_cb(dp_log_append_t *req, int result)
+{
+    dp_pop_t *op = req->ctx;
+    dp_part_t *part = op->part;
+    dp_worker_t *w = op->owner;
+
+    if (result < 0) {
+        op->error = DP_KERR_KAFKA_STORAGE_ERROR;
+        wc_log(WC_LOG_ERROR, "store", "append failed", "{s:s, s:i, s:s}", "topic", part->topic,
+               "partition", part->partition, "error", dp_log_error(part->log));
+    } else {
+        op->u.produce.base_offset = req->base_offset;
+    }
+    op->log_start = dp_log_start_offset(part->log);
+    reply(w, op);
+}
+
+static void exec_produce(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
+{
+    dp_batch_hdr_t h;
+    int64_t dup_base, dup_last;
+    int rc;
+
+    rc = dp_batch_validate(op->u.produce.batch, op->u.produce.len, DP_BATCH_STRICT, &h);
+    if (rc == 0 && dp_batch_size(&h) != op->u.produce.len)
+        rc = -EINVAL; /* v3+ produce carries exactly one batch per partition */
+    if (rc == 0 && (h.attributes & (DP_BATCH_ATTR_TRANSACTIONAL | DP_BATCH_ATTR_CONTROL)))
+        rc = -EINVAL; /* no transactions: see docs/internals/kafka-protocol.md */
+    if (rc != 0) {
+        op->error = rc == -EBADMSG ? DP_KERR_CORRUPT_MESSAGE : DP_KERR_INVALID_RECORD;
+        goto done;
+    }
+    switch (dp_pidmap_check(&part->pids, &h, &dup_base, &dup_last)) {
+    case DP_PID_OK:
+        break;
+    case DP_PID_DUPLICATE:
+        /* A retry of a batch already in the log: answer with where it is. */
+        op->u.produce.base_offset = dup_base;
+        goto done;
+    case DP_PID_OUT_OF_ORDER:
+        op->error = DP_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+        goto done;
+    case DP_PID_INVALID_EPOCH:
+        op->error = DP_KERR_INVALID_PRODUCER_EPOCH;
+        goto done;
+    case DP_PID_UNKNOWN:
+    default:
+        op->error = DP_KERR_UNKNOWN_PRODUCER_ID;
+        goto done;
+    }
+    op->part = part;
+    rc = dp_log_append(part->log, &op->u.produce.app, op->u.produce.batch, op->u.produce.len, 0,
+                       op->u.produce.flags, append_cb, op);
+    if (rc != 0) {
+        op->part = NULL;
+        op->error = append_error(rc);
+        goto done;
+    }
+    /* Offsets are assigned at submission, so the next batch of this
+     * producer is judged against this one even before it is durable. */
+    dp_pidmap_update(&part->pids, &h, op->u.produce.app.base_offset,
+                     op->u.produce.app.last_offset);
+    return;
+done:
+    op->log_start = dp_log_start_offset(part->log);
+    reply(w, op);
+}
+
+static void read_cb(dp_ring_op_t *rop)
+{
+    dp_pop_t *op = rop->ctx;
+    int i = (int)(rop - op->u.fetch.rop);
+
+    if (rop->res != (int32_t)op->u.fetch.sl[i].len)
+        op->u.fetch.read_error = rop->res < 0 ? rop->res : -EIO;
+    op->part->reads_inflight--;
+    if (--op->u.fetch.reads > 0)
+        return;
+    if (op->u.fetch.read_error != 0) {
+        op->error = DP_KERR_KAFKA_STORAGE_ERROR;
+        op->u.fetch.got = 0;
+        wc_log(WC_LOG_ERROR, "store", "segment read failed", "{s:s, s:i, s:s}", "topic",
+               op->part->topic, "partition", op->part->partition, "error",
+               strerror(-op->u.fetch.read_error));
+    }
+    reply(op->owner, op);
+}
+
+static void exec_fetch(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
+{
+    int64_t off = op->u.fetch.offset;
+    uint32_t acc = 0;
+    int n;
+
+    op->u.fetch.got = 0;
+    if (off < op->log_start || off > op->hw) {
+        op->error = DP_KERR_OFFSET_OUT_OF_RANGE;
+        goto done;
+    }
+    if (off == op->hw || op->u.fetch.max_bytes == 0)
+        goto done;
+    n = dp_log_read(part->log, off, op->u.fetch.max_bytes, op->hw, op->u.fetch.sl, DP_POP_SLICES);
+    if (n < 0) {
+        op->error = n == -ERANGE ? DP_KERR_OFFSET_OUT_OF_RANGE : DP_KERR_KAFKA_STORAGE_ERROR;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        if (acc + op->u.fetch.sl[i].len > op->u.fetch.dst_cap) {
+            n = i; /* only whole slices that fit; the first always fits */
+            break;
+        }
+        acc += op->u.fetch.sl[i].len;
+    }
+    if (n == 0)
+        goto done;
+    op->part = part;
+    op->u.fetch.reads = 0;
+    op->u.fetch.read_error = 0;
+    acc = 0;
+    for (int i = 0; i < n; i++) {
+        dp_log_slice_t *sl = &op->u.fetch.sl[i];
+
+        if (dp_ring_prep_read(&w->ring, &op->u.fetch.rop[i], sl->fd, op->u.fetch.dst + acc,
+                              sl->len, sl->pos, read_cb, op) != 0) {
+            op->u.fetch.read_error = -EBUSY;
+            break;
+        }
+        op->u.fetch.reads++;
+        part->reads_inflight++;
+        acc += sl->len;
+    }
+    op->u.fetch.got = acc;
+    if (op->u.fetch.reads > 0)
+        return;
+    op->error = DP_KERR_KAFKA_STORAGE_ERROR;
+    op->u.fetch.got = 0;
+done:
+    reply(w, op);
+}
+
+static void exec_offsets(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
+{
+    int64_t ts = op->u.offsets.timestamp, off;
+
+    op->u.offsets.found_ts = -1;
+    if (ts == -2) {
+        op->u.offsets.offset = op->log_start;
+    } else if (ts == -1) {
+        op->u.offsets.offset = op->hw;
+    } else if (ts >= 0) {
+        if (dp_log_find_time(part->log, ts, &off) == 0 && off < op->hw) {
+            op->u.offsets.offset = off;
+            op->u.offsets.found_ts = ts;
+        } else {
+            op->u.offsets.offset = -1;
+        }
+    } else {
+        op->error = DP_KERR_INVALID_REQUEST; /* -3 (max timestamp) is not served */
+    }
+    reply(w, op);
+}
+
+void dp_part_exec(dp_worker_t *w, dp_msg_t *m)
+{
+    dp_pop_t *op = (dp_pop_t *)m;
+    dp_part_t *part = dp_part_find(w, op->topic_id, op->partition);
+
+    if (part == NULL) {
+        op->error = DP_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        reply(w, op);
+        return;
+    }
+    if (dp_log_error(part->log)[0] != '\0') {
+        op->error = DP_KERR_KAFKA_STORAGE_ERROR;
+        reply(w, op);
+        return;
+    }
+    op->hw = dp_part_hw(part);
+    op->log_start = dp_log_start_offset(part->log);
+    switch (op->kind) {
+    case DP_POP_PRODUCE:
+        exec_produce(w, op, part);
+        break;
+    case DP_POP_FETCH:
+        exec_fetch(w, op, part);
+        break;
+    case DP_POP_OFFSETS:
+        exec_offsets(w, op, part);
+        break;
+    default:
+        op->error = DP_KERR_UNKNOWN_SERVER_ERROR;
+        reply(w, op);
+        break;
+    }
+}
+
+void dp_part_watch(dp_worker_t *w, dp_msg_t *m)
+{
+    dp_watch_t *wt = (dp_watch_t *)m;
+    dp_part_t *part = dp_part_find(w, wt->topic_id, wt->partition);
+
+    if (part == NULL || dp_part_hw(part) > wt->offset) {
+        dp_worker_post(w, wt->origin, &wt->msg, dp_fetch_watch_reply);
+        return;
+    }
+    wt->linked = true;
+    wt->prev = NULL;
+    wt->next = part->watchers;
+    if (part->watchers != NULL)
+        part->watchers->prev = wt;
+    part->watchers = wt;
+    if (!part->on_watch_list) {
+        part->on_watch_list = true;
+        part->wnext = w->watched;
+        w->watched = part;
+    }
+}
+
+void dp_part_unwatch(dp_worker_t *w, dp_msg_t *m)
+{
+    dp_watch_t *wt = (dp_watch_t *)((uint8_t *)m - offsetof(dp_watch_t, cancel));
+    dp_part_t *part;
+
+    /* Not linked: it already fired and its reply is on the way. */
+    if (!wt->linked)
+        return;
+    part = dp_part_find(w, wt->topic_id, wt->partition);
+    if (part == NULL) {
+        /* Linked parts are found: dying parts fired all their watchers. */
+        return;
+    }
+    fire_watch(w, part, wt);
+}
