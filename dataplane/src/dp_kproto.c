@@ -1405,7 +1405,7 @@ int dp_kproto_create_topics_resp(dp_kwr_t *w, int16_t api_version, int32_t corre
         if (e.v >= 5) {
             dp_kwr_i32(w, t->num_partitions);
             dp_kwr_i16(w, t->replication_factor);
-            dp_kwr_arrlen(w, -1, e.flex); /* configs: not reported */
+            dp_kwr_arrlen(w, 0, e.flex); /* configs: none reported (Java needs non-null) */
         }
         enc_tags(&e);
     }
