@@ -58,8 +58,8 @@ static void job_open_reply(dp_worker_t *cw, dp_msg_t *m)
     if (jm->rc != 0 && it->error == 0) {
         it->error = DP_KERR_KAFKA_STORAGE_ERROR;
         snprintf(it->message, sizeof(it->message), "%.150s", jm->err);
-        wc_log(WC_LOG_ERROR, "store", "opening a partition of a new topic failed",
-               "{s:s, s:s}", "topic", job->topic.name, "error", jm->err);
+        wc_log(WC_LOG_ERROR, "store", "opening a partition of a new topic failed", "{s:s, s:s}",
+               "topic", job->topic.name, "error", jm->err);
     }
     if (--job->waiting > 0)
         return;
@@ -233,8 +233,7 @@ static void replica_host(const dp_store_t *st, int k, char *buf, size_t len)
     size_t plen = pod != NULL ? strlen(pod) : 0;
     const char *dash = pod != NULL ? strrchr(pod, '-') : NULL;
 
-    if (k == st->cfg.replica_index || pod == NULL || dash == NULL ||
-        strncmp(adv, pod, plen) != 0) {
+    if (k == st->cfg.replica_index || pod == NULL || dash == NULL || strncmp(adv, pod, plen) != 0) {
         snprintf(buf, len, "%s", adv);
         return;
     }
@@ -284,8 +283,7 @@ static void metadata_build(dp_req_t *r)
     uint8_t *mem;
 
     for (int32_t i = 0; i < nt; i++) {
-        const dp_topic_t *t =
-            md_all(&r->k) ? snap->topics[i] : dp_catalog_find(snap, q->topics[i]);
+        const dp_topic_t *t = md_all(&r->k) ? snap->topics[i] : dp_catalog_find(snap, q->topics[i]);
 
         if (t != NULL)
             nparts += (size_t)t->partitions;
@@ -314,8 +312,7 @@ static void metadata_build(dp_req_t *r)
         hint += 32 + strlen(s->hosts[k]);
     }
     for (int32_t i = 0; i < nt; i++) {
-        const dp_topic_t *t =
-            md_all(&r->k) ? snap->topics[i] : dp_catalog_find(snap, q->topics[i]);
+        const dp_topic_t *t = md_all(&r->k) ? snap->topics[i] : dp_catalog_find(snap, q->topics[i]);
         dp_kmd_topic_t *mt = &s->topics[i];
 
         if (t == NULL) {
@@ -352,8 +349,8 @@ void dp_admin_metadata(dp_req_t *r)
     const dp_kreq_metadata_t *q = &r->k.u.metadata;
     dp_store_t *st = r->w->st;
     const dp_catalog_snap_t *snap = dp_catalog_get(st->catalog);
-    bool allow = st->cfg.auto_create_topics &&
-                 (r->k.hdr.api_version < 4 || q->allow_auto_topic_creation);
+    bool allow =
+        st->cfg.auto_create_topics && (r->k.hdr.api_version < 4 || q->allow_auto_topic_creation);
     int missing = 0, k = 0;
     topic_job_t *job;
 
@@ -389,8 +386,8 @@ static int enc_create(dp_req_t *r, dp_kwr_t *w)
     topic_job_t *job = r->api;
     dp_kcreate_tresp_t *out = (dp_kcreate_tresp_t *)(job->wm + r->w->st->nworkers);
 
-    return dp_kproto_create_topics_resp(w, r->k.hdr.api_version, r->k.hdr.correlation_id, 0,
-                                        job->n, out);
+    return dp_kproto_create_topics_resp(w, r->k.hdr.api_version, r->k.hdr.correlation_id, 0, job->n,
+                                        out);
 }
 
 static void create_done(dp_req_t *r)
@@ -405,8 +402,8 @@ static void create_done(dp_req_t *r)
         out[i] = (dp_kcreate_tresp_t){
             .name = it->name,
             .error_code = it->error,
-            .error_message = it->error != 0 && it->message[0] ? dp_kstr(it->message)
-                                                               : (dp_kstr_t){NULL, -1},
+            .error_message =
+                it->error != 0 && it->message[0] ? dp_kstr(it->message) : (dp_kstr_t){NULL, -1},
             .num_partitions = it->error == 0 ? it->result_partitions : -1,
             .replication_factor = it->error == 0 ? 1 : -1,
         };
@@ -421,9 +418,9 @@ void dp_admin_create_topics(dp_req_t *r)
     topic_job_t *job;
 
     /* Room for the response rows after the job (see enc_create). */
-    job = job_new(r, q->topic_count + (int)(q->topic_count * sizeof(dp_kcreate_tresp_t) /
-                                                sizeof(job_item_t)) +
-                         1,
+    job = job_new(r,
+                  q->topic_count +
+                      (int)(q->topic_count * sizeof(dp_kcreate_tresp_t) / sizeof(job_item_t)) + 1,
                   true);
     if (job == NULL) {
         dp_conn_abort(r, "memory budget exhausted");
@@ -464,8 +461,8 @@ static int enc_delete(dp_req_t *r, dp_kwr_t *w)
     topic_job_t *job = r->api;
     dp_kdelete_tresp_t *out = (dp_kdelete_tresp_t *)(job->wm + r->w->st->nworkers);
 
-    return dp_kproto_delete_topics_resp(w, r->k.hdr.api_version, r->k.hdr.correlation_id, 0,
-                                        job->n, out);
+    return dp_kproto_delete_topics_resp(w, r->k.hdr.api_version, r->k.hdr.correlation_id, 0, job->n,
+                                        out);
 }
 
 static void delete_done(dp_req_t *r)
@@ -475,8 +472,8 @@ static void delete_done(dp_req_t *r)
     size_t hint = 256;
 
     for (int i = 0; i < job->n; i++) {
-        out[i] = (dp_kdelete_tresp_t){.name = job->items[i].name,
-                                      .error_code = job->items[i].error};
+        out[i] =
+            (dp_kdelete_tresp_t){.name = job->items[i].name, .error_code = job->items[i].error};
         hint += 32 + (job->items[i].name.len > 0 ? (size_t)job->items[i].name.len : 0);
     }
     dp_broker_respond(r, hint, enc_delete);
@@ -562,9 +559,9 @@ void dp_admin_describe_configs(dp_req_t *r)
     dp_store_t *st = r->w->st;
     const dp_catalog_snap_t *snap = dp_catalog_get(st->catalog);
     int per = TOPIC_CONFIGS + DP_TOPIC_CONFIGS_MAX + BROKER_CONFIGS;
-    size_t bytes = sizeof(cfg_state_t) + (size_t)q->resource_count *
-                                             (sizeof(dp_kdescribe_rresp_t) +
-                                              (size_t)per * (sizeof(dp_kconfig_entry_t) + 32));
+    size_t bytes = sizeof(cfg_state_t) +
+                   (size_t)q->resource_count * (sizeof(dp_kdescribe_rresp_t) +
+                                                (size_t)per * (sizeof(dp_kconfig_entry_t) + 32));
     cfg_state_t *s;
     size_t hint = 256;
     uint8_t *mem;
@@ -732,9 +729,9 @@ static int enc_coord(dp_req_t *r, dp_kwr_t *w)
     int node = q->key_count > 0 ? coordinator_of(st, q->keys[0]) : 0;
 
     if (q->key_type != 0)
-        return dp_kproto_find_coordinator_resp(
-            w, r->k.hdr.api_version, r->k.hdr.correlation_id,
-            DP_KERR_COORDINATOR_NOT_AVAILABLE, -1, dp_kstr(""), -1, q->key_count, q->keys);
+        return dp_kproto_find_coordinator_resp(w, r->k.hdr.api_version, r->k.hdr.correlation_id,
+                                               DP_KERR_COORDINATOR_NOT_AVAILABLE, -1, dp_kstr(""),
+                                               -1, q->key_count, q->keys);
     return dp_kproto_find_coordinator_resp(w, r->k.hdr.api_version, r->k.hdr.correlation_id,
                                            DP_KERR_NONE, node, dp_kstr(s->host), st->port,
                                            q->key_count, q->keys);

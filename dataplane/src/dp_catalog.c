@@ -69,13 +69,23 @@ static int parse_i64(const char *v, int64_t *out)
 /* Configs a Kafka client may set that only matter to brokers with
  * replication, compaction tuning or message-format conversion: recorded and
  * shown by DescribeConfigs, but without effect here. */
-static const char *const ignored_configs[] = {
-    "min.insync.replicas", "unclean.leader.election.enable", "message.timestamp.type",
-    "max.message.bytes",   "compression.type",               "flush.messages",
-    "flush.ms",            "segment.ms",                     "index.interval.bytes",
-    "file.delete.delay.ms", "message.downconversion.enable", "preallocate",
-    "min.cleanable.dirty.ratio", "delete.retention.ms",     "segment.index.bytes",
-    "message.timestamp.difference.max.ms", NULL};
+static const char *const ignored_configs[] = {"min.insync.replicas",
+                                              "unclean.leader.election.enable",
+                                              "message.timestamp.type",
+                                              "max.message.bytes",
+                                              "compression.type",
+                                              "flush.messages",
+                                              "flush.ms",
+                                              "segment.ms",
+                                              "index.interval.bytes",
+                                              "file.delete.delay.ms",
+                                              "message.downconversion.enable",
+                                              "preallocate",
+                                              "min.cleanable.dirty.ratio",
+                                              "delete.retention.ms",
+                                              "segment.index.bytes",
+                                              "message.timestamp.difference.max.ms",
+                                              NULL};
 
 static int apply_config(dp_topic_t *t, const char *name, const char *value, char *err,
                         size_t errlen)
@@ -197,8 +207,7 @@ static int topic_from_json(dp_catalog_t *cat, json_t *j, dp_topic_t *t, char *er
         snprintf(err, errlen, "missing name, id or configs");
         return -EINVAL;
     }
-    json_object_foreach(cfgs, k, v)
-    {
+    json_object_foreach (cfgs, k, v) {
         if (n == DP_TOPIC_CONFIGS_MAX || !json_is_string(v)) {
             snprintf(err, errlen, "bad configs");
             return -EINVAL;
@@ -206,8 +215,8 @@ static int topic_from_json(dp_catalog_t *cat, json_t *j, dp_topic_t *t, char *er
         names[n] = dp_kstr(k);
         values[n++] = dp_kstr(json_string_value(v));
     }
-    if (dp_catalog_prepare(cat, t, dp_kstr(name), (int32_t)parts, names, values, n, err,
-                           errlen) != 0)
+    if (dp_catalog_prepare(cat, t, dp_kstr(name), (int32_t)parts, names, values, n, err, errlen) !=
+        0)
         return -EINVAL;
     t->id = (uint64_t)id;
     return 0;

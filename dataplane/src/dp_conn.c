@@ -31,8 +31,8 @@ static void conn_close(dp_conn_t *c, const char *why)
         return;
     c->closing = true;
     if (why != NULL)
-        wc_log(WC_LOG_DEBUG, "store", "closing connection", "{s:I, s:s}", "conn",
-               (json_int_t)c->id, "reason", why);
+        wc_log(WC_LOG_DEBUG, "store", "closing connection", "{s:I, s:s}", "conn", (json_int_t)c->id,
+               "reason", why);
     /* Wakes a pending recv (it completes with 0) and fails pending sends. */
     shutdown(c->fd, SHUT_RDWR);
 }
@@ -315,8 +315,8 @@ static void conn_send_next(dp_conn_t *c)
         }
         c->siovcnt = r->iovcnt < 64 ? r->iovcnt : 64;
         memcpy(c->siov, r->iov, (size_t)c->siovcnt * sizeof(struct iovec));
-        if (dp_ring_prep_writev(&c->w->ring, &c->send_op, c->fd, c->siov, (unsigned)c->siovcnt,
-                                0, conn_send_cb, c) != 0) {
+        if (dp_ring_prep_writev(&c->w->ring, &c->send_op, c->fd, c->siov, (unsigned)c->siovcnt, 0,
+                                conn_send_cb, c) != 0) {
             conn_close(c, "no submission slot");
             return;
         }

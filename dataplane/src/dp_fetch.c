@@ -23,8 +23,8 @@ typedef struct fetch_state {
     uint32_t buf_cap; /* bytes of buf */
     uint32_t limit;   /* response max_bytes (capped) */
     uint32_t used;
-    int next;         /* next op of the current pass */
-    int watches_out;  /* registered, reply not yet seen */
+    int next;        /* next op of the current pass */
+    int watches_out; /* registered, reply not yet seen */
     bool woken;
     bool parked;
     uint64_t deadline_ms;
@@ -41,8 +41,8 @@ static int enc_fetch(dp_req_t *r, dp_kwr_t *w)
     fetch_state_t *s = r->api;
     int rc;
 
-    rc = dp_kproto_fetch_resp(w, r->k.hdr.api_version, r->k.hdr.correlation_id, 0, DP_KERR_NONE,
-                              0, f->topic_count, s->topics, s->iov, s->iov_max, &r->iovcnt);
+    rc = dp_kproto_fetch_resp(w, r->k.hdr.api_version, r->k.hdr.correlation_id, 0, DP_KERR_NONE, 0,
+                              f->topic_count, s->topics, s->iov, s->iov_max, &r->iovcnt);
     if (rc == 0)
         r->iov = s->iov;
     return rc;
@@ -279,8 +279,9 @@ void dp_fetch_start(dp_req_t *r)
 
     for (int32_t i = 0; i < f->topic_count; i++)
         n += f->topics[i].part_count;
-    fixed = sizeof(*s) + (size_t)n * (sizeof(dp_pop_t) + sizeof(dp_watch_t) +
-                                      sizeof(dp_kfetch_presp_t) + 2 * sizeof(struct iovec)) +
+    fixed = sizeof(*s) +
+            (size_t)n * (sizeof(dp_pop_t) + sizeof(dp_watch_t) + sizeof(dp_kfetch_presp_t) +
+                         2 * sizeof(struct iovec)) +
             (size_t)f->topic_count * sizeof(dp_kfetch_tresp_t) + sizeof(struct iovec) + 256;
     fixed = (fixed + 63) & ~(size_t)63;
     limit = f->max_bytes > 0 ? (uint32_t)f->max_bytes : FETCH_CAP_BYTES;

@@ -804,6 +804,55 @@ int dp_log_find_time(dp_log_t *log, int64_t ts, int64_t *offset)
     return -ENOENT;
 }
 
+int dp_log_scan(dp_log_t *log, int64_t from_offset, int (*cb)(const dp_batch_hdr_t *hdr, void *ctx),
+                void *ctx)
+{
+    /* Bytes past the written end may still be in flight: never read them. */
+    int64_t end = log->written_offset, at;
+    dp_batch_hdr_t h;
+    uint64_t pos;
+    seg_t *s;
+    int rc;
+
+    assert(cb != NULL);
+    if (from_offset < log->start_offset)
+        from_offset = log->start_offset;
+    if (from_offset >= end) {
+        rc = 0;
+        goto out;
+    }
+    rc = locate(log, from_offset, &s, &pos, &h);
+    if (rc < 0)
+        goto out;
+    for (;;) {
+        rc = cb(&h, ctx);
+        if (rc != 0)
+            goto out;
+        at = dp_batch_last_offset(&h) + 1;
+        if (at >= end)
+            break;
+        pos += dp_batch_size(&h);
+        while (pos >= s->size && s < &log->segs[log->nsegs - 1]) {
+            s++;
+            pos = 0;
+        }
+        if (pos >= s->size) {
+            rc = -EIO;
+            goto out;
+        }
+        rc = read_header(s, pos, &h);
+        if (rc < 0)
+            goto out;
+        if (h.base_offset != at) {
+            rc = -EIO;
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    return rc;
+}
+
 /* ---- retention -------------------------------------------------------- */
 
 static int write_start_file(dp_log_t *log)

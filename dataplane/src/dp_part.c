@@ -50,8 +50,7 @@ int64_t dp_part_hw(const dp_part_t *part)
      * written records, as Kafka does without fsync. */
     if (part->log == NULL)
         return 0;
-    return part->flush_every ? dp_log_durable_offset(part->log)
-                             : dp_log_written_offset(part->log);
+    return part->flush_every ? dp_log_durable_offset(part->log) : dp_log_written_offset(part->log);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -131,6 +130,43 @@ int dp_part_open_topic(dp_worker_t *w, const dp_topic_t *t, bool fresh, char *er
         }
     }
     return 0;
+}
+
+/* The offset below which a duplicate's original satisfies its acks. */
+static int64_t dup_ready(const dp_part_t *part, const dp_pop_t *op)
+{
+    return op->u.produce.flags & DP_LOG_APPEND_WRITTEN ? dp_log_written_offset(part->log)
+                                                       : dp_log_durable_offset(part->log);
+}
+
+static void watch_list_add(dp_worker_t *w, dp_part_t *part)
+{
+    if (!part->on_watch_list) {
+        part->on_watch_list = true;
+        part->wnext = w->watched;
+        w->watched = part;
+    }
+}
+
+static void reply(dp_worker_t *w, dp_pop_t *op);
+
+/* Answers parked duplicates whose originals are now readable (or failed). */
+static void settle_dups(dp_worker_t *w, dp_part_t *part)
+{
+    dp_pop_t **pp = &part->dups, *op;
+    bool failed = dp_log_error(part->log)[0] != '\0';
+
+    while ((op = *pp) != NULL) {
+        if (!failed && !part->deleting && op->u.produce.dup_last >= dup_ready(part, op)) {
+            pp = &op->dnext;
+            continue;
+        }
+        *pp = op->dnext;
+        if (failed || part->deleting)
+            op->error = DP_KERR_KAFKA_STORAGE_ERROR;
+        op->log_start = dp_log_start_offset(part->log);
+        reply(w, op);
+    }
 }
 
 static void fire_watch(dp_worker_t *w, dp_part_t *part, dp_watch_t *wt)
@@ -241,9 +277,9 @@ static void retain_one(dp_worker_t *w, dp_part_t *part)
         return; /* a read may still use a segment retention would drop */
     rc = dp_log_retain(part->log, dp_worker_wall_ms());
     if (rc > 0)
-        wc_log(WC_LOG_INFO, "store", "retention deleted segments", "{s:s, s:i, s:i, s:I}",
-               "topic", part->topic, "partition", part->partition, "segments", rc,
-               "log_start_offset", (json_int_t)dp_log_start_offset(part->log));
+        wc_log(WC_LOG_INFO, "store", "retention deleted segments", "{s:s, s:i, s:i, s:I}", "topic",
+               part->topic, "partition", part->partition, "segments", rc, "log_start_offset",
+               (json_int_t)dp_log_start_offset(part->log));
 }
 
 void dp_part_retain_all(dp_worker_t *w)
@@ -264,7 +300,8 @@ void dp_part_check_watchers(dp_worker_t *w)
             if (hw > wt->offset || part->deleting)
                 fire_watch(w, part, wt);
         }
-        if (part->watchers == NULL) {
+        settle_dups(w, part);
+        if (part->watchers == NULL && part->dups == NULL) {
             part->on_watch_list = false;
             *pp = part->wnext;
         } else {
@@ -331,9 +368,17 @@ static void exec_produce(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
     case DP_PID_OK:
         break;
     case DP_PID_DUPLICATE:
-        /* A retry of a batch already in the log: answer with where it is. */
+        /* A retry of a batch already in the log: answer with where it is,
+         * but only once the original is as durable as this request asks. */
         op->u.produce.base_offset = dup_base;
-        goto done;
+        op->u.produce.dup_last = dup_last;
+        if (dup_last < dup_ready(part, op))
+            goto done;
+        op->part = part;
+        op->dnext = part->dups;
+        part->dups = op;
+        watch_list_add(w, part);
+        return;
     case DP_PID_OUT_OF_ORDER:
         op->error = DP_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
         goto done;
@@ -341,8 +386,11 @@ static void exec_produce(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
         op->error = DP_KERR_INVALID_PRODUCER_EPOCH;
         goto done;
     case DP_PID_UNKNOWN:
+        /* As Kafka since KIP-360: a producer whose state is gone (its
+         * batches left with retention) may continue at any sequence. */
+        break;
     default:
-        op->error = DP_KERR_UNKNOWN_PRODUCER_ID;
+        op->error = DP_KERR_UNKNOWN_SERVER_ERROR;
         goto done;
     }
     op->part = part;
@@ -355,8 +403,7 @@ static void exec_produce(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
     }
     /* Offsets are assigned at submission, so the next batch of this
      * producer is judged against this one even before it is durable. */
-    dp_pidmap_update(&part->pids, &h, op->u.produce.app.base_offset,
-                     op->u.produce.app.last_offset);
+    dp_pidmap_update(&part->pids, &h, op->u.produce.app.base_offset, op->u.produce.app.last_offset);
     return;
 done:
     op->log_start = dp_log_start_offset(part->log);
@@ -417,8 +464,8 @@ static void exec_fetch(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
     for (int i = 0; i < n; i++) {
         dp_log_slice_t *sl = &op->u.fetch.sl[i];
 
-        if (dp_ring_prep_read(&w->ring, &op->u.fetch.rop[i], sl->fd, op->u.fetch.dst + acc,
-                              sl->len, sl->pos, read_cb, op) != 0) {
+        if (dp_ring_prep_read(&w->ring, &op->u.fetch.rop[i], sl->fd, op->u.fetch.dst + acc, sl->len,
+                              sl->pos, read_cb, op) != 0) {
             op->u.fetch.read_error = -EBUSY;
             break;
         }
@@ -506,11 +553,7 @@ void dp_part_watch(dp_worker_t *w, dp_msg_t *m)
     if (part->watchers != NULL)
         part->watchers->prev = wt;
     part->watchers = wt;
-    if (!part->on_watch_list) {
-        part->on_watch_list = true;
-        part->wnext = w->watched;
-        w->watched = part;
-    }
+    watch_list_add(w, part);
 }
 
 void dp_part_unwatch(dp_worker_t *w, dp_msg_t *m)

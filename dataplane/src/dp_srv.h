@@ -65,6 +65,7 @@ struct dp_part {
     dp_log_t *log;
     dp_pidmap_t pids;
     dp_watch_t *watchers; /* parked fetches waiting for data */
+    dp_pop_t *dups;       /* retries of batches not yet durable */
     dp_part_t *wnext;     /* worker's list of parts with watchers */
     dp_part_t *dnext;     /* worker's list of parts being closed */
     bool remove_files;    /* deleted topic: remove the directory once closed */
@@ -93,6 +94,7 @@ struct dp_pop {
     dp_worker_t *owner;
     dp_part_t *part;    /* owner side, while an append or read is in flight */
     dp_msg_fn reply_fn; /* runs on the origin when the op comes back */
+    dp_pop_t *dnext;    /* owner side: parked duplicate (see dp_part.c) */
     int kind;
     uint64_t topic_id;
     int32_t partition;
@@ -105,6 +107,7 @@ struct dp_pop {
             uint32_t len;
             unsigned flags;
             int64_t base_offset;
+            int64_t dup_last; /* duplicate: answer once this is readable */
             dp_log_append_t app;
         } produce;
         struct {

@@ -127,8 +127,7 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
     rc |= dp_metrics_hist(out, "weir_store_fetch_latency_seconds",
                           "Fetch request received to response queued (includes long-poll wait)",
                           NULL, &fetch);
-    rc |= dp_metrics_family(out, "weir_store_requests_total", "Requests by API",
-                            DP_METRIC_COUNTER);
+    rc |= dp_metrics_family(out, "weir_store_requests_total", "Requests by API", DP_METRIC_COUNTER);
     for (size_t a = 0; a < sizeof(apis) / sizeof(apis[0]); a++) {
         uint64_t n = 0;
         char labels[64];

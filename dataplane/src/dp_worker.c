@@ -136,8 +136,8 @@ static void efd_cb(dp_ring_op_t *op);
 
 static void arm_efd(dp_worker_t *w)
 {
-    if (dp_ring_prep_read(&w->ring, &w->efd_op, w->efd, &w->efd_buf, sizeof(w->efd_buf), 0,
-                          efd_cb, w) != 0)
+    if (dp_ring_prep_read(&w->ring, &w->efd_op, w->efd, &w->efd_buf, sizeof(w->efd_buf), 0, efd_cb,
+                          w) != 0)
         w->failed = -EBUSY;
 }
 
@@ -241,8 +241,8 @@ static void *worker_main(void *arg)
         dp_catalog_quiesce(st->catalog, w->catalog_slot);
         rc = dp_ring_run_once(&w->ring, 1, -1);
         if (rc < 0 && rc != -EINTR && rc != -ETIME) {
-            wc_log(WC_LOG_ERROR, "store", "ring failed", "{s:i, s:s}", "worker", w->index,
-                   "error", strerror(-rc));
+            wc_log(WC_LOG_ERROR, "store", "ring failed", "{s:i, s:s}", "worker", w->index, "error",
+                   strerror(-rc));
             w->failed = rc;
             break;
         }
@@ -253,8 +253,8 @@ static void *worker_main(void *arg)
         if (atomic_load(&st->stop) && !w->stopping)
             begin_stop(w);
         /* Answer parked joins and syncs so their requests can finish. */
-        if (w->stopping && w->index == 0 && st->groups != NULL &&
-            dp_group_mgr_idle(st->groups) && dp_group_mgr_close(st->groups) == 0)
+        if (w->stopping && w->index == 0 && st->groups != NULL && dp_group_mgr_idle(st->groups) &&
+            dp_group_mgr_close(st->groups) == 0)
             st->groups = NULL;
         if (w->stopping && worker_quiet(w))
             break;
