@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dp_batch.h"
 #include "dp_ring.h"
 
 /** When the log issues fdatasync for written data. */
@@ -156,6 +157,20 @@ int dp_log_read(dp_log_t *log, int64_t offset, uint32_t max_bytes, int64_t max_o
  * maxTimestamp >= ts, in `*offset`. Returns 0 or -ENOENT when none.
  */
 int dp_log_find_time(dp_log_t *log, int64_t ts, int64_t *offset);
+
+/**
+ * Iterates the batch headers of the log, in offset order, from the batch
+ * holding `from_offset` (clamped to the log start, so a batch straddling
+ * the start is included) up to the written end, calling `cb` once per batch
+ * with its decoded header (base_offset as stored; the CRC is not re-checked,
+ * recovery did that at open). A non-zero return from `cb` stops the scan and
+ * is returned. Synchronous (one pread per batch): for start-up, e.g.
+ * rebuilding producer state, not for the hot path. `cb` must not append to
+ * or otherwise change the log. Returns 0 (also when there is nothing to
+ * scan), cb's value, or -errno (-EIO for a header out of sequence).
+ */
+int dp_log_scan(dp_log_t *log, int64_t from_offset, int (*cb)(const dp_batch_hdr_t *hdr, void *ctx),
+                void *ctx);
 
 /**
  * Applies retention at `now_ms` (wall clock, ms): deletes whole old

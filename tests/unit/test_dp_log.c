@@ -781,6 +781,89 @@ static void test_write_error_fails_log(void **state)
     assert_int_equal(dp_log_end_offset(fx->log), 2);
 }
 
+/* dp_log_scan: collects base offsets and stops after `stop_after` calls. */
+typedef struct {
+    int64_t bases[1024];
+    int n;
+    int stop_after;
+} scan_ctx_t;
+
+static int scan_cb(const dp_batch_hdr_t *hdr, void *ctx)
+{
+    scan_ctx_t *c = ctx;
+
+    assert_true(c->n < 1024);
+    if (c->n > 0)
+        assert_int_equal(hdr->base_offset, c->bases[c->n - 1] + 3);
+    assert_int_equal(hdr->last_offset_delta, 2);
+    assert_int_equal(hdr->partition_leader_epoch, 3);
+    c->bases[c->n++] = hdr->base_offset;
+    return c->n == c->stop_after ? 42 : 0;
+}
+
+static int scan(int64_t from, int stop_after, scan_ctx_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->stop_after = stop_after;
+    return dp_log_scan(fx->log, from, scan_cb, c);
+}
+
+static void test_scan(void **state)
+{
+    static scan_ctx_t c;
+
+    open_log();
+    assert_int_equal(scan(0, 0, &c), 0); /* empty log */
+    assert_int_equal(c.n, 0);
+    append_n(200, 3, 200, 1000, 1);
+    assert_true(dp_log_segment_count(fx->log) >= 3);
+    /* whole log, across segment boundaries */
+    assert_int_equal(scan(0, 0, &c), 0);
+    assert_int_equal(c.n, 200);
+    assert_int_equal(c.bases[0], 0);
+    assert_int_equal(c.bases[199], 597);
+    /* below the start clamps; inside a batch starts at that batch */
+    assert_int_equal(scan(-7, 0, &c), 0);
+    assert_int_equal(c.n, 200);
+    assert_int_equal(scan(301, 0, &c), 0);
+    assert_int_equal(c.bases[0], 300);
+    assert_int_equal(c.n, 100);
+    assert_int_equal(scan(599, 0, &c), 0);
+    assert_int_equal(c.n, 1);
+    /* at or past the end: nothing */
+    assert_int_equal(scan(600, 0, &c), 0);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(scan(100000, 0, &c), 0);
+    assert_int_equal(c.n, 0);
+    /* a non-zero callback return stops the scan and is returned */
+    assert_int_equal(scan(30, 5, &c), 42);
+    assert_int_equal(c.n, 5);
+    assert_int_equal(c.bases[4], 42);
+    /* appends not yet written are not scanned */
+    for (int i = 0; i < 2; i++) {
+        fx->lens[i] = make_batch(fx->bufs[i], 3, 200, 5000, i);
+        append_slot(i, 0);
+    }
+    assert_int_equal(dp_log_end_offset(fx->log), 606);
+    assert_int_equal(dp_log_written_offset(fx->log), 600);
+    assert_int_equal(scan(0, 0, &c), 0);
+    assert_int_equal(c.n, 200);
+    drive();
+    assert_int_equal(scan(0, 0, &c), 0);
+    assert_int_equal(c.n, 202);
+    /* after DeleteRecords the batch straddling the new start comes first */
+    assert_int_equal(dp_log_delete_records(fx->log, 301), 0);
+    assert_int_equal(scan(0, 0, &c), 0);
+    assert_int_equal(c.bases[0], 300);
+    assert_int_equal(c.n, 102);
+    /* and the same after a restart */
+    close_log();
+    open_log();
+    assert_int_equal(scan(0, 0, &c), 0);
+    assert_int_equal(c.n, 102);
+    assert_int_equal(c.bases[101], 603);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -796,6 +879,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offset_and_time_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interval_tick_and_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_error_fails_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
