@@ -355,7 +355,9 @@ static void exec_produce(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
     int64_t dup_base, dup_last;
     int rc;
 
-    rc = dp_batch_validate(op->u.produce.batch, op->u.produce.len, DP_BATCH_STRICT, &h);
+    /* Header only: dp_log_append checks the CRC (once) before anything is
+     * written, and nothing below changes state before it does. */
+    rc = dp_batch_parse_header(op->u.produce.batch, op->u.produce.len, &h);
     if (rc == 0 && dp_batch_size(&h) != op->u.produce.len)
         rc = -EINVAL; /* v3+ produce carries exactly one batch per partition */
     if (rc == 0 && (h.attributes & (DP_BATCH_ATTR_TRANSACTIONAL | DP_BATCH_ATTR_CONTROL)))
@@ -482,6 +484,56 @@ done:
     reply(w, op);
 }
 
+typedef struct time_seek {
+    int64_t ts;
+    int64_t offset;
+    int64_t found_ts;
+} time_seek_t;
+
+static int time_seek_cb(const dp_batch_record_t *rec, void *ctx)
+{
+    time_seek_t *t = ctx;
+
+    if (rec->timestamp < t->ts)
+        return 0;
+    t->offset = rec->offset;
+    t->found_ts = rec->timestamp;
+    return 1;
+}
+
+/*
+ * ListOffsets by time answers the first record with timestamp >= ts, as
+ * Kafka does: the index finds the batch, then its records are decoded. A
+ * compressed batch answers its base offset and max timestamp (records are
+ * not decompressed here). Synchronous pread: a rare control-path request.
+ */
+static void record_at_time(dp_part_t *part, int64_t ts, int64_t base, int64_t *offset,
+                           int64_t *found_ts)
+{
+    time_seek_t t = {.ts = ts, .offset = base, .found_ts = -1};
+    dp_log_slice_t sl;
+    uint8_t *buf;
+
+    *offset = base;
+    *found_ts = -1;
+    if (dp_log_find(part->log, base, &sl) != 0)
+        return;
+    buf = malloc(sl.len);
+    if (buf == NULL)
+        return;
+    if (pread(sl.fd, buf, sl.len, (off_t)sl.pos) == (ssize_t)sl.len &&
+        dp_batch_foreach_record(buf, sl.len, time_seek_cb, &t) == 1) {
+        *offset = t.offset;
+        *found_ts = t.found_ts;
+    } else {
+        dp_batch_hdr_t h;
+
+        if (dp_batch_parse_header(buf, sl.len, &h) == 0)
+            *found_ts = h.max_timestamp;
+    }
+    free(buf);
+}
+
 static void exec_offsets(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
 {
     int64_t ts = op->u.offsets.timestamp, off;
@@ -493,8 +545,7 @@ static void exec_offsets(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
         op->u.offsets.offset = op->hw;
     } else if (ts >= 0) {
         if (dp_log_find_time(part->log, ts, &off) == 0 && off < op->hw) {
-            op->u.offsets.offset = off;
-            op->u.offsets.found_ts = ts;
+            record_at_time(part, ts, off, &op->u.offsets.offset, &op->u.offsets.found_ts);
         } else {
             op->u.offsets.offset = -1;
         }

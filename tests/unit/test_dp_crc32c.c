@@ -57,11 +57,36 @@ static void test_chunked_and_hw_match_sw(void **state)
     free(buf);
 }
 
+/* Buffers long enough for the three-lane paths (3 x 256 and 3 x 8192 bytes),
+ * at every alignment, against the table implementation. */
+static void test_lanes_match_sw(void **state)
+{
+    enum { N = 3 * 8192 * 3 + 1000 };
+    static const size_t lens[] = {767,      768,          769,   1000, 3 * 8192 - 1,
+                                  3 * 8192, 3 * 8192 + 5, 50000, N - 8};
+    uint8_t *buf = malloc(N);
+
+    assert_non_null(buf);
+    srand(11);
+    for (int i = 0; i < N; i++)
+        buf[i] = (uint8_t)rand();
+    if (!dp_crc32c_hw_available()) {
+        free(buf);
+        skip();
+    }
+    for (size_t off = 0; off < 8; off++)
+        for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+            assert_int_equal(dp_crc32c_hw(0x1234u, buf + off, lens[i]),
+                             dp_crc32c_sw(0x1234u, buf + off, lens[i]));
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_chunked_and_hw_match_sw),
+        cmocka_unit_test(test_lanes_match_sw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
