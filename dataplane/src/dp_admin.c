@@ -290,14 +290,10 @@ static void metadata_build(dp_req_t *r)
     }
     bytes = sizeof(*s) + (size_t)st->cfg.replicas * (sizeof(dp_kmd_broker_t) + 256 + 4) +
             (size_t)nt * sizeof(dp_kmd_topic_t) + nparts * sizeof(dp_kmd_part_t) + 64;
-    dp_pool_free(&r->w->pool, r->aux);
-    mem = r->aux = dp_pool_alloc(&r->w->pool, bytes, &r->aux_cap);
-    if (mem == NULL) {
-        dp_conn_abort(r, "memory budget exhausted");
+    mem = dp_broker_aux(r, bytes);
+    if (mem == NULL)
         return;
-    }
-    memset(mem, 0, bytes);
-    s = r->api = mem;
+    s = (md_state_t *)mem;
     s->brokers = (dp_kmd_broker_t *)(s + 1);
     s->hosts = (char(*)[256])(s->brokers + st->cfg.replicas);
     s->ids = (int32_t *)(s->hosts + st->cfg.replicas);
@@ -567,13 +563,10 @@ void dp_admin_describe_configs(dp_req_t *r)
     uint8_t *mem;
     int e = 0;
 
-    mem = r->aux = dp_pool_alloc(&r->w->pool, bytes, &r->aux_cap);
-    if (mem == NULL) {
-        dp_conn_abort(r, "memory budget exhausted");
+    mem = dp_broker_aux(r, bytes);
+    if (mem == NULL)
         return;
-    }
-    memset(mem, 0, bytes);
-    s = r->api = mem;
+    s = (cfg_state_t *)mem;
     s->res = (dp_kdescribe_rresp_t *)(s + 1);
     s->entries = (dp_kconfig_entry_t *)(s->res + q->resource_count);
     s->vals = (char(*)[32])(s->entries + (size_t)q->resource_count * (size_t)per);
@@ -673,12 +666,9 @@ void dp_admin_init_producer_id(dp_req_t *r)
     pid_state_t *s;
     int rc;
 
-    s = r->aux = dp_pool_alloc(&r->w->pool, sizeof(*s), &r->aux_cap);
-    if (s == NULL) {
-        dp_conn_abort(r, "memory budget exhausted");
+    s = dp_broker_aux(r, sizeof(*s));
+    if (s == NULL)
         return;
-    }
-    r->api = s;
     *s = (pid_state_t){.error = 0, .pid = -1, .epoch = -1};
     if (q->transactional_id.len >= 0) {
         /* Transactions are not served; idempotence is. */
@@ -750,12 +740,9 @@ void dp_admin_find_coordinator(dp_req_t *r)
             dp_conn_abort(r, "FindCoordinator v4 keys with different coordinators");
             return;
         }
-    s = r->aux = dp_pool_alloc(&r->w->pool, sizeof(*s), &r->aux_cap);
-    if (s == NULL) {
-        dp_conn_abort(r, "memory budget exhausted");
+    s = dp_broker_aux(r, sizeof(*s));
+    if (s == NULL)
         return;
-    }
-    r->api = s;
     replica_host(st, q->key_count > 0 ? coordinator_of(st, q->keys[0]) : 0, s->host,
                  sizeof(s->host));
     dp_broker_respond(r, 512 + (size_t)q->key_count * 300, enc_coord);

@@ -23,6 +23,35 @@ int dp_broker_out(dp_req_t *r, size_t bytes)
     return 0;
 }
 
+void *dp_broker_aux(dp_req_t *r, size_t bytes)
+{
+    dp_pool_free(&r->w->pool, r->aux);
+    r->aux = dp_pool_alloc(&r->w->pool, bytes, &r->aux_cap);
+    r->api = r->aux;
+    if (r->aux == NULL) {
+        dp_conn_abort(r, "memory budget exhausted");
+        return NULL;
+    }
+    memset(r->aux, 0, bytes);
+    return r->aux;
+}
+
+int16_t dp_broker_route(dp_req_t *r, const dp_catalog_snap_t *snap, dp_kstr_t name,
+                        int32_t partition, dp_pop_t *op)
+{
+    dp_store_t *st = r->w->st;
+    const dp_topic_t *t = dp_catalog_find(snap, name);
+
+    op->owner = NULL;
+    if (t == NULL || partition < 0 || partition >= t->partitions)
+        return DP_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (!dp_worker_leads(st, partition))
+        return DP_KERR_NOT_LEADER_OR_FOLLOWER;
+    op->topic_id = t->id;
+    op->owner = dp_worker_owner(st, t, partition);
+    return DP_KERR_NONE;
+}
+
 void dp_broker_finish(dp_req_t *r)
 {
     r->iov1.iov_base = r->out;

@@ -251,21 +251,6 @@ static void fetch_pass(dp_req_t *r)
     settle(r);
 }
 
-static int16_t route_fetch(dp_req_t *r, const dp_catalog_snap_t *snap, dp_kstr_t name, int32_t p,
-                           dp_pop_t *op)
-{
-    dp_store_t *st = r->w->st;
-    const dp_topic_t *t = dp_catalog_find(snap, name);
-
-    if (t == NULL || p < 0 || p >= t->partitions)
-        return DP_KERR_UNKNOWN_TOPIC_OR_PARTITION;
-    if (!dp_worker_leads(st, p))
-        return DP_KERR_NOT_LEADER_OR_FOLLOWER;
-    op->topic_id = t->id;
-    op->owner = dp_worker_owner(st, t, p);
-    return DP_KERR_NONE;
-}
-
 void dp_fetch_start(dp_req_t *r)
 {
     const dp_kreq_fetch_t *f = &r->k.u.fetch;
@@ -332,9 +317,7 @@ void dp_fetch_start(dp_req_t *r)
             op->u.fetch.offset = t->parts[j].fetch_offset;
             op->u.fetch.partition_max =
                 t->parts[j].partition_max_bytes > 0 ? (uint32_t)t->parts[j].partition_max_bytes : 0;
-            op->error = route_fetch(r, snap, t->name, op->partition, op);
-            if (op->error != 0)
-                op->owner = NULL;
+            op->error = dp_broker_route(r, snap, t->name, op->partition, op);
         }
     }
     r->resume = NULL;
@@ -391,14 +374,10 @@ void dp_offsets_start(dp_req_t *r)
         n += l->topics[i].part_count;
     bytes = sizeof(*s) + (size_t)n * (sizeof(dp_pop_t) + sizeof(dp_klist_offsets_presp_t)) +
             (size_t)l->topic_count * sizeof(dp_klist_offsets_tresp_t) + 64;
-    mem = dp_pool_alloc(&r->w->pool, bytes, &r->aux_cap);
-    if (mem == NULL) {
-        dp_conn_abort(r, "memory budget exhausted");
+    mem = dp_broker_aux(r, bytes);
+    if (mem == NULL)
         return;
-    }
-    memset(mem, 0, bytes);
-    r->aux = mem;
-    s = r->api = mem;
+    s = (offsets_state_t *)mem;
     r->pops = (dp_pop_t *)(s + 1);
     r->npops = n;
     s->parts = (dp_klist_offsets_presp_t *)(r->pops + n);
@@ -415,9 +394,7 @@ void dp_offsets_start(dp_req_t *r)
             op->kind = DP_POP_OFFSETS;
             op->partition = t->parts[j].partition;
             op->u.offsets.timestamp = t->parts[j].timestamp;
-            op->error = route_fetch(r, snap, t->name, op->partition, op);
-            if (op->error != 0)
-                op->owner = NULL;
+            op->error = dp_broker_route(r, snap, t->name, op->partition, op);
         }
     }
     r->resume = offsets_done;

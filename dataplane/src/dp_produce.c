@@ -57,21 +57,6 @@ static void produce_done(dp_req_t *r)
     dp_broker_respond(r, hint, enc_produce);
 }
 
-static int16_t route(dp_req_t *r, const dp_catalog_snap_t *snap, dp_kstr_t name, int32_t partition,
-                     dp_pop_t *op)
-{
-    dp_store_t *st = r->w->st;
-    const dp_topic_t *t = dp_catalog_find(snap, name);
-
-    if (t == NULL || partition < 0 || partition >= t->partitions)
-        return DP_KERR_UNKNOWN_TOPIC_OR_PARTITION;
-    if (!dp_worker_leads(st, partition))
-        return DP_KERR_NOT_LEADER_OR_FOLLOWER;
-    op->topic_id = t->id;
-    op->owner = dp_worker_owner(st, t, partition);
-    return DP_KERR_NONE;
-}
-
 void dp_produce_start(dp_req_t *r)
 {
     const dp_kreq_produce_t *p = &r->k.u.produce;
@@ -87,14 +72,10 @@ void dp_produce_start(dp_req_t *r)
     bytes = sizeof(*s) + (size_t)n * sizeof(dp_pop_t) +
             (size_t)p->topic_count * sizeof(dp_kproduce_tresp_t) +
             (size_t)n * sizeof(dp_kproduce_presp_t) + 64;
-    mem = dp_pool_alloc(&r->w->pool, bytes, &r->aux_cap);
-    if (mem == NULL) {
-        dp_conn_abort(r, "memory budget exhausted");
+    mem = dp_broker_aux(r, bytes);
+    if (mem == NULL)
         return;
-    }
-    memset(mem, 0, bytes);
-    r->aux = mem;
-    s = r->api = mem;
+    s = (produce_state_t *)mem;
     r->pops = (dp_pop_t *)(s + 1);
     r->npops = n;
     s->topics = (dp_kproduce_tresp_t *)(r->pops + n);
@@ -118,7 +99,7 @@ void dp_produce_start(dp_req_t *r)
             op->partition = pp->partition;
             op->error = common;
             if (op->error == 0)
-                op->error = route(r, snap, t->name, pp->partition, op);
+                op->error = dp_broker_route(r, snap, t->name, pp->partition, op);
             if (op->error == 0 && (pp->records.len <= 0 || pp->records.ptr == NULL))
                 op->error = DP_KERR_INVALID_RECORD;
             if (op->error != 0) {

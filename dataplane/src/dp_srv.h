@@ -337,6 +337,17 @@ typedef int (*dp_broker_enc)(dp_req_t *r, dp_kwr_t *w);
  * built closes the connection.
  */
 void dp_broker_respond(dp_req_t *r, size_t hint, dp_broker_enc enc);
+/**
+ * Gives r a zeroed working block of `bytes` in r->aux (and r->api); on
+ * memory exhaustion the request is aborted and NULL returned.
+ */
+void *dp_broker_aux(dp_req_t *r, size_t bytes);
+/**
+ * Resolves topic `name` / `partition` for op: sets op->topic_id and
+ * op->owner (NULL on error) and returns the Kafka error code.
+ */
+int16_t dp_broker_route(dp_req_t *r, const dp_catalog_snap_t *snap, dp_kstr_t name,
+                        int32_t partition, dp_pop_t *op);
 /** Hands r->wr's frame (single iovec) to the connection. */
 void dp_broker_finish(dp_req_t *r);
 /** Posts each op of r to its owner; r->pending counts the replies. */
