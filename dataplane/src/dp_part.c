@@ -105,14 +105,22 @@ int dp_part_open_topic(dp_worker_t *w, const dp_topic_t *t, bool fresh, char *er
                 snprintf(err, errlen, "%s-%d: producer state rebuild: %s", t->name, p,
                          strerror(-rc));
         }
-        if (rc != 0) {
+        if (rc == -EBADMSG && part->log == NULL) {
+            /* Damage before the tail: acknowledged records lie beyond it,
+             * so the partition is neither truncated nor served. It stays
+             * offline (KAFKA_STORAGE_ERROR) and the rest of the store runs. */
+            wc_log(WC_LOG_ERROR, "store", "partition failed recovery: offline", "{s:s, s:i, s:s}",
+                   "topic", t->name, "partition", p, "error", err);
+            dp_pidmap_dispose(&part->pids);
+            dp_gauge_add(&w->m.offline_partitions, 1);
+            rc = 0;
+        } else if (rc != 0) {
             if (part->log != NULL)
                 dp_log_close(part->log);
             dp_pidmap_dispose(&part->pids);
             free(part);
             return rc;
-        }
-        {
+        } else {
             const dp_log_stats_t *ls = dp_log_stats(part->log);
 
             if (ls->truncations > 0)
@@ -233,6 +241,14 @@ bool dp_part_reap(dp_worker_t *w, bool all)
                 to_dying(w, w->parts[b], false);
     }
     for (pp = &w->dying; (part = *pp) != NULL;) {
+        if (part->log == NULL) { /* offline: nothing to close */
+            *pp = part->dnext;
+            dp_gauge_add(&w->m.offline_partitions, -1);
+            if (part->remove_files)
+                dp_part_rm_tree(part->dead_dir);
+            free(part);
+            continue;
+        }
         if (part->on_watch_list || part->reads_inflight > 0 || !dp_log_idle(part->log)) {
             if (all)
                 dp_log_flush(part->log);
@@ -260,7 +276,8 @@ static void each_part(dp_worker_t *w, void (*fn)(dp_worker_t *w, dp_part_t *part
 
 static void tick_one(dp_worker_t *w, dp_part_t *part)
 {
-    dp_log_tick(part->log, w->now_ms);
+    if (part->log != NULL)
+        dp_log_tick(part->log, w->now_ms);
 }
 
 void dp_part_tick_all(dp_worker_t *w)
@@ -273,8 +290,8 @@ static void retain_one(dp_worker_t *w, dp_part_t *part)
     int rc;
 
     (void)w;
-    if (part->reads_inflight > 0)
-        return; /* a read may still use a segment retention would drop */
+    if (part->log == NULL || part->reads_inflight > 0)
+        return; /* offline, or a read may still use a segment retention would drop */
     rc = dp_log_retain(part->log, dp_worker_wall_ms());
     if (rc > 0)
         wc_log(WC_LOG_INFO, "store", "retention deleted segments", "{s:s, s:i, s:i, s:I}", "topic",
@@ -565,7 +582,7 @@ void dp_part_exec(dp_worker_t *w, dp_msg_t *m)
         reply(w, op);
         return;
     }
-    if (dp_log_error(part->log)[0] != '\0') {
+    if (part->log == NULL || dp_log_error(part->log)[0] != '\0') {
         op->error = DP_KERR_KAFKA_STORAGE_ERROR;
         reply(w, op);
         return;
@@ -594,7 +611,7 @@ void dp_part_watch(dp_worker_t *w, dp_msg_t *m)
     dp_watch_t *wt = (dp_watch_t *)m;
     dp_part_t *part = dp_part_find(w, wt->topic_id, wt->partition);
 
-    if (part == NULL || dp_part_hw(part) > wt->offset) {
+    if (part == NULL || part->log == NULL || dp_part_hw(part) > wt->offset) {
         dp_worker_post(w, wt->origin, &wt->msg, dp_fetch_watch_reply);
         return;
     }

@@ -52,7 +52,8 @@ typedef struct dp_wmetrics {
     dp_counter_t protocol_errors; /* connections closed for bad frames */
     dp_counter_t connections;     /* accepted */
     dp_gauge_t open_connections;
-    dp_hist_t produce_latency; /* complete request -> response queued */
+    dp_gauge_t offline_partitions; /* failed recovery: not served */
+    dp_hist_t produce_latency;     /* complete request -> response queued */
     dp_hist_t fetch_latency;
 } dp_wmetrics_t;
 
@@ -62,7 +63,7 @@ struct dp_part {
     uint64_t topic_id;
     int32_t partition;
     char topic[DP_TOPIC_NAME_MAX + 1];
-    dp_log_t *log;
+    dp_log_t *log; /* NULL: offline (recovery found damage before the tail) */
     dp_pidmap_t pids;
     dp_watch_t *watchers; /* parked fetches waiting for data */
     dp_pop_t *dups;       /* retries of batches not yet durable */

@@ -89,7 +89,7 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
     dp_store_t *st = ctx;
     dp_hist_t produce, fetch;
     uint64_t pb = 0, pbat = 0, fb = 0, perr = 0, proto = 0, conns = 0;
-    int64_t open = 0;
+    int64_t open = 0, offline = 0;
     int rc = 0;
 
     dp_hist_init(&produce);
@@ -104,6 +104,7 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
         proto += dp_counter_get(&m->protocol_errors);
         conns += dp_counter_get(&m->connections);
         open += dp_gauge_get(&m->open_connections);
+        offline += dp_gauge_get(&m->offline_partitions);
         dp_hist_merge(&produce, &m->produce_latency);
         dp_hist_merge(&fetch, &m->fetch_latency);
     }
@@ -120,6 +121,9 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
     rc |= dp_metrics_counter(out, "weir_store_connections_total", "Connections accepted", NULL,
                              conns);
     rc |= dp_metrics_gauge(out, "weir_store_connections", "Open connections", NULL, open);
+    rc |= dp_metrics_gauge(out, "weir_store_offline_partitions",
+                           "Partitions not served: recovery found damage before the tail", NULL,
+                           offline);
     rc |= dp_metrics_hist(out, "weir_store_produce_latency_seconds",
                           "Produce request received to response queued (acks=all includes "
                           "fdatasync)",
@@ -140,6 +144,9 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
     return rc != 0 ? -ENOMEM : 0;
 }
 
+/* Ready while running. Offline partitions do not make the pod unready:
+ * that would cut clients off the healthy partitions too; they are reported
+ * by weir_store_offline_partitions and the error log instead. */
 static int ready(char *reason, size_t len, void *ctx)
 {
     dp_store_t *st = ctx;
