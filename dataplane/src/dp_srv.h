@@ -233,7 +233,8 @@ struct dp_worker {
     uint64_t next_conn_id;
     dp_req_t *parked; /* fetches waiting on their deadline (see dp_fetch.c) */
     bool stopping;
-    int failed; /* -errno once something fatal happened */
+    uint64_t denied_seen; /* pool denials already answered by a resume */
+    int failed;           /* -errno once something fatal happened */
     dp_wmetrics_t m;
 };
 

@@ -202,6 +202,11 @@ static void tick_cb(dp_ring_op_t *op)
         dp_part_retain_all(w);
     }
     dp_part_reap(w, false);
+    /* Connections paused for want of pool memory freed by other ones. */
+    if (w->pool.stats.denied != w->denied_seen) {
+        w->denied_seen = w->pool.stats.denied;
+        dp_conn_resume_paused(w);
+    }
     arm_tick(w);
 }
 
