@@ -240,7 +240,8 @@ static void fetch_pass(dp_req_t *r)
         for (int i = 0; i < r->npops; i++)
             if (r->pops[i].error != 0)
                 errors = true;
-        if (s->used >= (uint32_t)(f->min_bytes > 0 ? f->min_bytes : 1) || errors ||
+        /* min_bytes <= 0 asks for an immediate answer, as in Kafka. */
+        if (f->min_bytes <= 0 || s->used >= (uint32_t)f->min_bytes || errors ||
             f->max_wait_ms <= 0 || r->w->now_ms >= s->deadline_ms || r->w->stopping ||
             r->conn->closing || r->npops == 0) {
             fetch_respond(r);

@@ -456,11 +456,14 @@ static void exec_fetch(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
     int n;
 
     op->u.fetch.got = 0;
-    if (off < op->log_start || off > op->hw) {
+    /* Out of range is judged against the log end, as Kafka does: an offset
+     * between the high watermark and the end (written, not yet durable) is
+     * valid and just has nothing to read yet. */
+    if (off < op->log_start || off > dp_log_end_offset(part->log)) {
         op->error = DP_KERR_OFFSET_OUT_OF_RANGE;
         goto done;
     }
-    if (off == op->hw || op->u.fetch.max_bytes == 0)
+    if (off >= op->hw || op->u.fetch.max_bytes == 0)
         goto done;
     n = dp_log_read(part->log, off, op->u.fetch.max_bytes, op->hw, op->u.fetch.sl, DP_POP_SLICES);
     if (n < 0) {
