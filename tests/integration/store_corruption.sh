@@ -215,7 +215,14 @@ damage_tail() {
     # Inside the batch and past its length field, so the store can tell a
     # batch was there: a cut inside the first 12 bytes can look like the
     # clean end of a preallocated segment.
-    rand_between p $((pos + 12)) $((end - 1))
+    # And at or before the batch's last non-zero byte: cutting or zeroing
+    # only trailing zero bytes (a batch often ends with a 0 headers count)
+    # destroys nothing, since recovery reads a short preallocated file as
+    # zeros, and the batch is rightly still valid.
+    local nz
+    nz="$(python3 -c 'import sys; f=open(sys.argv[1],"rb"); f.seek(int(sys.argv[2])); b=f.read(int(sys.argv[3])); print(int(sys.argv[2]) + len(b.rstrip(b"\0")) - 1)' \
+      "$tail_seg" "$pos" $((end - pos)))"
+    rand_between p $((pos + 12)) "$nz"
     if [[ "$mode" == truncate ]]; then
       truncate -s "$p" "$tail_seg"
     else
