@@ -44,6 +44,7 @@ typedef struct topic_job {
     int waiting;
     job_item_t *items;
     job_msg_t *wm; /* one per worker */
+    void *rows;    /* response rows, one per item (CreateTopics, DeleteTopics) */
     dp_topic_t topic;
 } topic_job_t;
 
@@ -200,25 +201,23 @@ static void job_start(dp_worker_t *cw, dp_msg_t *m)
     job_step(cw, r->api);
 }
 
-/* Lays out a job in r->aux: the job, n items, one message per worker. */
-static topic_job_t *job_new(dp_req_t *r, int n, bool create)
+/* Lays out a job in r->aux: the job, n items, one message per worker,
+ * then n response rows of `row_bytes` each. NULL: the request was aborted. */
+static topic_job_t *job_new(dp_req_t *r, int n, bool create, size_t row_bytes)
 {
-    dp_store_t *st = r->w->st;
-    size_t bytes = sizeof(topic_job_t) + (size_t)n * sizeof(job_item_t) +
-                   (size_t)st->nworkers * sizeof(job_msg_t);
-    topic_job_t *job;
+    int workers = r->w->st->nworkers;
+    topic_job_t *job =
+        dp_broker_aux(r, sizeof(topic_job_t) + (size_t)n * sizeof(job_item_t) +
+                             (size_t)workers * sizeof(job_msg_t) + (size_t)n * row_bytes);
 
-    dp_pool_free(&r->w->pool, r->aux);
-    r->aux = dp_pool_alloc(&r->w->pool, bytes, &r->aux_cap);
-    if (r->aux == NULL)
+    if (job == NULL)
         return NULL;
-    memset(r->aux, 0, bytes);
-    job = r->api = r->aux;
     job->r = r;
     job->create = create;
     job->n = n;
     job->items = (job_item_t *)(job + 1);
     job->wm = (job_msg_t *)(job->items + n);
+    job->rows = job->wm + workers;
     return job;
 }
 
@@ -360,11 +359,9 @@ void dp_admin_metadata(dp_req_t *r)
         metadata_build(r);
         return;
     }
-    job = job_new(r, missing, true);
-    if (job == NULL) {
-        dp_conn_abort(r, "memory budget exhausted");
+    job = job_new(r, missing, true, 0);
+    if (job == NULL)
         return;
-    }
     for (int32_t i = 0; i < q->topic_count; i++)
         if (q->topics[i].len > 0 && dp_catalog_find(snap, q->topics[i]) == NULL &&
             dp_catalog_valid_name(q->topics[i]) == 0) {
@@ -380,16 +377,15 @@ void dp_admin_metadata(dp_req_t *r)
 static int enc_create(dp_req_t *r, dp_kwr_t *w)
 {
     topic_job_t *job = r->api;
-    dp_kcreate_tresp_t *out = (dp_kcreate_tresp_t *)(job->wm + r->w->st->nworkers);
 
     return dp_kproto_create_topics_resp(w, r->k.hdr.api_version, r->k.hdr.correlation_id, 0, job->n,
-                                        out);
+                                        job->rows);
 }
 
 static void create_done(dp_req_t *r)
 {
     topic_job_t *job = r->api;
-    dp_kcreate_tresp_t *out = (dp_kcreate_tresp_t *)(job->wm + r->w->st->nworkers);
+    dp_kcreate_tresp_t *out = job->rows;
     size_t hint = 256;
 
     for (int i = 0; i < job->n; i++) {
@@ -413,18 +409,9 @@ void dp_admin_create_topics(dp_req_t *r)
     const dp_kreq_create_topics_t *q = &r->k.u.create_topics;
     topic_job_t *job;
 
-    /* Room for the response rows after the job (see enc_create). */
-    job = job_new(r,
-                  q->topic_count +
-                      (int)(q->topic_count * sizeof(dp_kcreate_tresp_t) / sizeof(job_item_t)) + 1,
-                  true);
-    if (job == NULL) {
-        dp_conn_abort(r, "memory budget exhausted");
+    job = job_new(r, q->topic_count, true, sizeof(dp_kcreate_tresp_t));
+    if (job == NULL)
         return;
-    }
-    /* job_new sized items generously; the real count is topic_count. */
-    job->n = q->topic_count;
-    job->wm = (job_msg_t *)(job->items + job->n);
     job->validate_only = q->validate_only;
     for (int32_t i = 0; i < q->topic_count; i++) {
         const dp_kcreate_topic_t *t = &q->topics[i];
@@ -455,16 +442,15 @@ void dp_admin_create_topics(dp_req_t *r)
 static int enc_delete(dp_req_t *r, dp_kwr_t *w)
 {
     topic_job_t *job = r->api;
-    dp_kdelete_tresp_t *out = (dp_kdelete_tresp_t *)(job->wm + r->w->st->nworkers);
 
     return dp_kproto_delete_topics_resp(w, r->k.hdr.api_version, r->k.hdr.correlation_id, 0, job->n,
-                                        out);
+                                        job->rows);
 }
 
 static void delete_done(dp_req_t *r)
 {
     topic_job_t *job = r->api;
-    dp_kdelete_tresp_t *out = (dp_kdelete_tresp_t *)(job->wm + r->w->st->nworkers);
+    dp_kdelete_tresp_t *out = job->rows;
     size_t hint = 256;
 
     for (int i = 0; i < job->n; i++) {
@@ -479,15 +465,10 @@ void dp_admin_delete_topics(dp_req_t *r)
 {
     const dp_kreq_delete_topics_t *q = &r->k.u.delete_topics;
     int n = q->topic_count;
-    topic_job_t *job =
-        job_new(r, n + (int)(n * sizeof(dp_kdelete_tresp_t) / sizeof(job_item_t)) + 1, false);
+    topic_job_t *job = job_new(r, n, false, sizeof(dp_kdelete_tresp_t));
 
-    if (job == NULL) {
-        dp_conn_abort(r, "memory budget exhausted");
+    if (job == NULL)
         return;
-    }
-    job->n = n;
-    job->wm = (job_msg_t *)(job->items + n);
     for (int i = 0; i < n; i++) {
         job->items[i].name = q->names[i];
         if (q->names[i].ptr == NULL || q->names[i].len < 0)
@@ -692,19 +673,11 @@ void dp_admin_init_producer_id(dp_req_t *r)
 
 /* ---- FindCoordinator ---- */
 
-static uint32_t key_hash(dp_kstr_t k)
-{
-    uint32_t h = 2166136261u;
-
-    for (int32_t i = 0; i < k.len; i++)
-        h = (h ^ (uint8_t)k.ptr[i]) * 16777619u;
-    return h;
-}
-
 /** The store replica coordinating `group`. */
 static int coordinator_of(const dp_store_t *st, dp_kstr_t group)
 {
-    return (int)(key_hash(group) % (uint32_t)st->cfg.replicas);
+    return (int)(dp_worker_hash(group.ptr, group.len > 0 ? (size_t)group.len : 0) %
+                 (uint64_t)st->cfg.replicas);
 }
 
 typedef struct coord_state {

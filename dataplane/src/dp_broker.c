@@ -54,11 +54,12 @@ int16_t dp_broker_route(dp_req_t *r, const dp_catalog_snap_t *snap, dp_kstr_t na
 
 void dp_broker_finish(dp_req_t *r)
 {
-    r->iov1.iov_base = r->out;
-    r->iov1.iov_len = r->wr.off;
-    r->iov = &r->iov1;
-    r->iovcnt = 1;
-    r->resp_bytes = r->wr.off;
+    if (r->iovcnt == 0) { /* a plain frame; Fetch brings its own iovecs */
+        r->iov1.iov_base = r->out;
+        r->iov1.iov_len = r->wr.off;
+        r->iov = &r->iov1;
+        r->iovcnt = 1;
+    }
     dp_conn_done(r);
 }
 
@@ -161,14 +162,16 @@ void dp_broker_dispatch(dp_req_t *r, int rc)
 
 void dp_broker_send_pops(dp_req_t *r)
 {
-    int sent = 0;
-
     r->pending = 0;
     for (int i = 0; i < r->npops; i++)
         if (r->pops[i].owner != NULL)
             r->pending++;
-    /* Count first: a local op may reply before the loop ends. */
-    r->pending++;
+    if (r->pending == 0) {
+        r->resume(r);
+        return;
+    }
+    /* Replies, even from this worker, arrive through the message queues
+     * after this returns, never inside the loop. */
     for (int i = 0; i < r->npops; i++) {
         dp_pop_t *op = &r->pops[i];
 
@@ -178,11 +181,7 @@ void dp_broker_send_pops(dp_req_t *r)
         op->origin = r->w;
         op->reply_fn = dp_broker_pop_reply;
         dp_worker_post(r->w, op->owner, &op->msg, dp_part_exec);
-        sent++;
     }
-    (void)sent;
-    if (--r->pending == 0)
-        r->resume(r);
 }
 
 void dp_broker_pop_reply(dp_worker_t *w, dp_msg_t *m)

@@ -233,11 +233,9 @@ static bool conn_parse(dp_conn_t *c)
             conn_close(c, "bad frame size");
             break;
         }
-        if (c->rlen - off < 4 + (size_t)size && 4 + (size_t)size <= c->rcap) {
-            if (off == 0 && c->rlen == c->rcap)
-                break; /* cannot happen: the frame fits */
+        /* Incomplete but small enough for the buffer: read more first. */
+        if (c->rlen - off < 4 + (size_t)size && 4 + (size_t)size <= c->rcap)
             break;
-        }
         r = req_new(c, (uint32_t)size);
         if (r == NULL) {
             go = false; /* memory budget: resume when requests finish */

@@ -11,6 +11,7 @@
  * again. */
 #include "dp_srv.h"
 
+#include <assert.h>
 #include <string.h>
 
 typedef struct fetch_state {
@@ -41,10 +42,13 @@ static int enc_fetch(dp_req_t *r, dp_kwr_t *w)
     fetch_state_t *s = r->api;
     int rc;
 
+    /* The response is the encoder's scatter list: framing in w, records
+     * from the fetch buffer (dp_broker_finish keeps it). */
     rc = dp_kproto_fetch_resp(w, r->k.hdr.api_version, r->k.hdr.correlation_id, 0, DP_KERR_NONE, 0,
                               f->topic_count, s->topics, s->iov, s->iov_max, &r->iovcnt);
-    if (rc == 0)
-        r->iov = s->iov;
+    r->iov = rc == 0 ? s->iov : NULL;
+    if (rc != 0)
+        r->iovcnt = 0;
     return rc;
 }
 
@@ -72,18 +76,7 @@ static void fetch_respond(dp_req_t *r)
     }
     dp_counter_add(&r->w->m.fetch_bytes, s->used);
     dp_hist_record_ns(&r->w->m.fetch_latency, dp_worker_now_ns() - r->t0_ns);
-    /* dp_broker_respond sets a single iovec; the fetch response needs the
-     * encoder's scatter list, so encode by hand with the same retry. */
-    for (size_t size = hint;; size *= 2) {
-        if (dp_broker_out(r, size) != 0 || size > (64u << 20)) {
-            dp_conn_abort(r, "fetch response could not be built");
-            return;
-        }
-        if (enc_fetch(r, &r->wr) == 0 && r->wr.err == 0)
-            break;
-    }
-    r->resp_bytes = r->wr.off + s->used;
-    dp_conn_done(r);
+    dp_broker_respond(r, hint, enc_fetch);
 }
 
 static void park(dp_req_t *r)
@@ -111,15 +104,13 @@ static void park(dp_req_t *r)
         wt->out = true;
         s->watches_out++;
     }
-    /* Count all before posting: a local owner may fire at once. */
-    s->watches_out++;
+    /* A pass parks only with at least one healthy partition (errors and
+     * empty requests answer at once), so there is a watch to wait for. */
+    assert(s->watches_out > 0);
     for (int i = 0; i < r->npops; i++) {
         if (s->watches[i].out)
             dp_worker_post(w, r->pops[i].owner, &s->watches[i].msg, dp_part_watch);
     }
-    s->watches_out--;
-    if (s->watches_out == 0)
-        s->woken = true; /* nothing to watch (cannot normally happen) */
 }
 
 static void unpark(dp_req_t *r)
@@ -249,7 +240,6 @@ static void fetch_pass(dp_req_t *r)
         }
     }
     park(r);
-    settle(r);
 }
 
 void dp_fetch_start(dp_req_t *r)

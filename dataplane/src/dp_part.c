@@ -241,24 +241,21 @@ bool dp_part_reap(dp_worker_t *w, bool all)
                 to_dying(w, w->parts[b], false);
     }
     for (pp = &w->dying; (part = *pp) != NULL;) {
-        if (part->log == NULL) { /* offline: nothing to close */
-            *pp = part->dnext;
-            dp_gauge_add(&w->m.offline_partitions, -1);
-            if (part->remove_files)
-                dp_part_rm_tree(part->dead_dir);
-            free(part);
-            continue;
-        }
-        if (part->on_watch_list || part->reads_inflight > 0 || !dp_log_idle(part->log)) {
+        if (part->log != NULL &&
+            (part->on_watch_list || part->reads_inflight > 0 || !dp_log_idle(part->log))) {
             if (all)
                 dp_log_flush(part->log);
             pp = &part->dnext;
             continue;
         }
         *pp = part->dnext;
-        if (dp_log_error(part->log)[0] != '\0')
-            w->failed = -EIO;
-        dp_log_close(part->log);
+        if (part->log == NULL) {
+            dp_gauge_add(&w->m.offline_partitions, -1);
+        } else {
+            if (dp_log_error(part->log)[0] != '\0')
+                w->failed = -EIO;
+            dp_log_close(part->log);
+        }
         dp_pidmap_dispose(&part->pids);
         if (part->remove_files)
             dp_part_rm_tree(part->dead_dir);

@@ -75,7 +75,6 @@ struct dp_part {
     bool deleting;
     bool flush_every; /* log flush policy EVERY: hw is the durable offset */
     uint32_t reads_inflight;
-    int64_t retention_ms, retention_bytes;
 };
 
 /** Partition-op kinds (dp_pop_t.kind). */
@@ -169,8 +168,7 @@ struct dp_req {
     dp_kwr_t wr;
     struct iovec iov1; /* the single iovec of a plain response */
     struct iovec *iov; /* iov1, or an array in `aux` */
-    int iovcnt;
-    size_t resp_bytes; /* whole frame */
+    int iovcnt;        /* 0 until the response is ready */
     /* working state */
     int pending; /* ops / watches / calls not yet replied */
     dp_pop_t *pops;
@@ -196,7 +194,7 @@ struct dp_conn {
     uint32_t big_have;
     dp_req_t *head, *tail; /* requests in arrival order */
     uint32_t nreq;
-    dp_ring_op_t recv_op, send_op, close_op;
+    dp_ring_op_t recv_op, send_op;
     bool recv_inflight, send_inflight, closing, closed, paused;
     int busy;              /* nesting depth of entries (see dp_conn.c) */
     struct iovec siov[64]; /* send in progress: a copy we advance */
@@ -212,7 +210,6 @@ struct dp_worker {
     dp_pool_t pool;
     int listen_fd;
     dp_ring_op_t accept_op;
-    bool accept_inflight;
     int efd; /* inbox wake-up */
     uint64_t efd_buf;
     dp_ring_op_t efd_op;
@@ -274,6 +271,8 @@ void dp_worker_post(dp_worker_t *from, dp_worker_t *to, dp_msg_t *m, dp_msg_fn f
 uint64_t dp_worker_now_ns(void);
 /** Wall-clock milliseconds. */
 int64_t dp_worker_wall_ms(void);
+/** Stable 64-bit hash (FNV-1a) for placement decisions. */
+uint64_t dp_worker_hash(const char *s, size_t len);
 /** Worker running the control plane. */
 dp_worker_t *dp_worker_control(dp_store_t *st);
 /** The worker owning partition `p` of `topic` on this pod. */

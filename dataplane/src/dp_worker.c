@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dp_group.h"
 #include <jansson.h>
 
+#include "dp_group.h"
 #include "wc_log.h"
 
 #define TICK_MS 10
@@ -50,12 +50,12 @@ bool dp_worker_leads(const dp_store_t *st, int32_t p)
     return p % st->cfg.replicas == st->cfg.replica_index;
 }
 
-static uint64_t fnv1a(const char *s)
+uint64_t dp_worker_hash(const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
 
-    for (; *s != '\0'; s++) {
-        h ^= (uint8_t)*s;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t)s[i];
         h *= 1099511628211ull;
     }
     return h;
@@ -67,7 +67,8 @@ dp_worker_t *dp_worker_owner(dp_store_t *st, const dp_topic_t *t, int32_t p)
      * starting at a per-topic offset so small topics spread too. */
     uint64_t local = (uint64_t)(p / st->cfg.replicas);
 
-    return &st->workers[(fnv1a(t->name) + local) % (uint64_t)st->nworkers];
+    return &st->workers[(dp_worker_hash(t->name, strlen(t->name)) + local) %
+                        (uint64_t)st->nworkers];
 }
 
 void dp_worker_post(dp_worker_t *from, dp_worker_t *to, dp_msg_t *m, dp_msg_fn fn)
@@ -156,15 +157,14 @@ static void arm_accept(dp_worker_t *w)
     if (w->stopping || w->listen_fd < 0)
         return;
     if (dp_ring_prep_accept(&w->ring, &w->accept_op, w->listen_fd, NULL, NULL, SOCK_CLOEXEC,
-                            accept_cb, w) == 0)
-        w->accept_inflight = true;
+                            accept_cb, w) != 0)
+        wc_log(WC_LOG_ERROR, "store", "cannot queue accept", "{s:i}", "worker", w->index);
 }
 
 static void accept_cb(dp_ring_op_t *op)
 {
     dp_worker_t *w = op->ctx;
 
-    w->accept_inflight = false;
     if (op->res >= 0) {
         if (w->stopping)
             close(op->res);
@@ -313,7 +313,7 @@ int dp_worker_listen(dp_worker_t *w, const char *host, int port, char *err, size
     struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     struct sockaddr *sa = (struct sockaddr *)&a6;
     socklen_t salen = sizeof(a6);
-    int fd, one = 1, zero = 0, family = AF_INET6;
+    int fd, rc, one = 1, zero = 0, family = AF_INET6;
 
     if (host != NULL && inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
         family = AF_INET;
@@ -340,10 +340,11 @@ int dp_worker_listen(dp_worker_t *w, const char *host, int port, char *err, size
     w->listen_fd = fd;
     return 0;
 fail:
-    snprintf(err, errlen, "listen on port %d: %s", port, strerror(errno));
+    rc = -errno;
+    snprintf(err, errlen, "listen on port %d: %s", port, strerror(-rc));
     if (fd >= 0)
         close(fd);
-    return -errno;
+    return rc;
 }
 
 int dp_worker_spawn(dp_worker_t *w)
