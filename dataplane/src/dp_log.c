@@ -544,7 +544,10 @@ int dp_log_append(dp_log_t *log, dp_log_append_t *req, void *batch, size_t len,
         rc = -EMSGSIZE;
         goto out;
     }
-    rc = dp_batch_validate(batch, len, DP_BATCH_STRICT, &h);
+    if (flags & DP_LOG_APPEND_VALIDATED)
+        rc = dp_batch_parse_header(batch, len, &h);
+    else
+        rc = dp_batch_validate(batch, len, DP_BATCH_STRICT, &h);
     if (rc < 0)
         goto out;
     if (dp_batch_size(&h) != len) {
@@ -855,12 +858,14 @@ out:
 
 /* ---- retention -------------------------------------------------------- */
 
-static int write_start_file(dp_log_t *log)
+/* Persists `start` as the log start offset; the caller adopts it only once
+ * this succeeded, so the log never serves from an unsaved start. */
+static int write_start_file(dp_log_t *log, int64_t start)
 {
     char buf[32];
     int fd, n, rc;
 
-    n = snprintf(buf, sizeof(buf), "%" PRId64 "\n", log->start_offset);
+    n = snprintf(buf, sizeof(buf), "%" PRId64 "\n", start);
     fd = openat(log->dir_fd, START_FILE ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
@@ -934,10 +939,10 @@ int dp_log_delete_records(dp_log_t *log, int64_t offset)
         return -ERANGE;
     if (offset <= log->start_offset)
         return 0;
-    log->start_offset = offset;
-    rc = write_start_file(log);
+    rc = write_start_file(log, offset);
     if (rc < 0)
         return rc;
+    log->start_offset = offset;
     rc = retain(log, 0, 0);
     return rc < 0 ? rc : 0;
 }

@@ -53,6 +53,12 @@ typedef void (*dp_log_append_cb)(dp_log_append_t *req, int result);
 
 /** dp_log_append flag: complete when written, not when synced (acks=1). */
 #define DP_LOG_APPEND_WRITTEN 0x1u
+/**
+ * dp_log_append flag: the caller already ran dp_batch_validate(STRICT) on
+ * this exact buffer, so the CRC is not computed a second time; the header
+ * is still parsed and its size checked.
+ */
+#define DP_LOG_APPEND_VALIDATED 0x2u
 
 /**
  * A caller-owned, embedded append request: nothing is allocated per append.

@@ -369,9 +369,10 @@ static void exec_produce(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
     int64_t dup_base, dup_last;
     int rc;
 
-    /* Header only: dp_log_append checks the CRC (once) before anything is
-     * written, and nothing below changes state before it does. */
-    rc = dp_batch_parse_header(op->u.produce.batch, op->u.produce.len, &h);
+    /* The CRC is checked here, once, before the producer state judges the
+     * batch (as Kafka does): a damaged retry is CORRUPT_MESSAGE, never a
+     * duplicate or a sequence error. dp_log_append is told not to redo it. */
+    rc = dp_batch_validate(op->u.produce.batch, op->u.produce.len, DP_BATCH_STRICT, &h);
     if (rc == 0 && dp_batch_size(&h) != op->u.produce.len)
         rc = -EINVAL; /* v3+ produce carries exactly one batch per partition */
     if (rc == 0 && (h.attributes & (DP_BATCH_ATTR_TRANSACTIONAL | DP_BATCH_ATTR_CONTROL)))
@@ -411,7 +412,7 @@ static void exec_produce(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
     }
     op->part = part;
     rc = dp_log_append(part->log, &op->u.produce.app, op->u.produce.batch, op->u.produce.len, 0,
-                       op->u.produce.flags, append_cb, op);
+                       op->u.produce.flags | DP_LOG_APPEND_VALIDATED, append_cb, op);
     if (rc != 0) {
         op->part = NULL;
         op->error = append_error(rc);

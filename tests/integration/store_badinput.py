@@ -207,6 +207,9 @@ def main():
     check("duplicate sequence answers the original offset", e1 == 0 and b1 == b0,
           "err=%d base=%d first=%d" % (e1, b1, b0))
     check("sequence gap answers OUT_OF_ORDER_SEQUENCE_NUMBER", e2 == 45, "err=%d" % e2)
+    # A damaged retry is judged by its CRC before its sequence, as in Kafka.
+    e4, _ = produce_error(call(s, frame(0, 3, 16, produce_body(topic, batch([b"seq0"], pid, epoch, 0, bad_crc=True)))))
+    check("damaged duplicate answers CORRUPT_MESSAGE", e4 == 2, "err=%d" % e4)
     e3, _ = produce_error(call(s, frame(0, 3, 15, produce_body(topic, batch([b"old"], pid, epoch - 1 if epoch > 0 else -5, 1)))))
     check("stale or invalid epoch is rejected", e3 in (47, 45), "err=%d" % e3)
     if e0 == 0:
