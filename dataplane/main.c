@@ -29,7 +29,7 @@ static int cmd_validate(int argc, char **argv)
 }
 
 /* Maps the process configuration onto the store's. */
-static int store_config(const dp_config_t *c, dp_store_config_t *s, char *err, size_t errlen)
+static void store_config(const dp_config_t *c, dp_store_config_t *s)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -40,13 +40,8 @@ static int store_config(const dp_config_t *c, dp_store_config_t *s, char *err, s
     s->port = c->kafka_port;
     s->http_port = c->http_port;
     s->workers = c->workers > 0 ? c->workers : (cpus > 0 ? (int)cpus : 1);
-    s->replica_index = c->replica_index;
+    s->replica_index = c->replica_index; /* dp_store_start checks it against replicas */
     s->replicas = c->replicas;
-    if (s->replica_index >= s->replicas) {
-        snprintf(err, errlen, "replica index %d is not below --replicas %d", s->replica_index,
-                 s->replicas);
-        return -EINVAL;
-    }
     if (c->segment_bytes > 0)
         s->log.segment_bytes = (uint64_t)c->segment_bytes;
     if (c->retention_ms != 0)
@@ -60,14 +55,13 @@ static int store_config(const dp_config_t *c, dp_store_config_t *s, char *err, s
     if (c->memory_mb > 0)
         s->worker_memory_bytes = (size_t)c->memory_mb << 20;
     s->sqpoll = c->sqpoll != 0;
-    if (c->flush != NULL && strncmp(c->flush, "interval:", 9) == 0) {
+    if (c->flush == DP_CONFIG_FLUSH_INTERVAL) {
         s->log.flush = DP_LOG_FLUSH_INTERVAL;
-        s->log.flush_interval_ms = (uint32_t)strtoul(c->flush + 9, NULL, 10);
-    } else if (c->flush != NULL && strncmp(c->flush, "bytes:", 6) == 0) {
+        s->log.flush_interval_ms = (uint32_t)c->flush_value;
+    } else if (c->flush == DP_CONFIG_FLUSH_BYTES) {
         s->log.flush = DP_LOG_FLUSH_BYTES;
-        s->log.flush_bytes = strtoull(c->flush + 6, NULL, 10);
+        s->log.flush_bytes = (uint64_t)c->flush_value;
     }
-    return 0;
 }
 
 /* Runs the store until SIGTERM or SIGINT, then stops it cleanly. */
@@ -79,10 +73,7 @@ static int run_store(const dp_config_t *c)
     char err[512];
     int sig = 0, rc;
 
-    if (store_config(c, &sc, err, sizeof(err)) != 0) {
-        wc_log(WC_LOG_ERROR, "store", "bad configuration", "{s:s}", "error", err);
-        return EXIT_USAGE;
-    }
+    store_config(c, &sc);
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

@@ -3,6 +3,7 @@
  * copy embedded at build time; semantic checks then walk the operator graph. */
 #include "wc_spec.h"
 
+#include "wc_err.h"
 #include "wc_jsonschema.h"
 
 #include <errno.h>
@@ -21,18 +22,6 @@ static void schema_compile(void)
     if (wc_jsonschema_new(wc_spec_schema_json, wc_spec_schema_json_len, &schema, schema_err,
                           sizeof(schema_err)) != 0)
         schema = NULL;
-}
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
 }
 
 /* Node names share one namespace: inputs and operator ids are what `from`
@@ -59,7 +48,7 @@ static int check_unique(const json_t *arr, const char *field, const char *where,
         const char *name = json_string_value(json_object_get(v, field));
 
         if (name_index(seen, name) >= 0)
-            return fail(err, errlen, "/%s/%zu/%s: duplicate name \"%s\"", where, i, field, name);
+            return wc_fail(err, errlen, "/%s/%zu/%s: duplicate name \"%s\"", where, i, field, name);
         json_array_append_new(seen, json_string(name));
     }
     return 0;
@@ -77,8 +66,8 @@ static int check_partitions(const json_t *spec, char *err, size_t errlen)
 
         count = json_integer_value(json_object_get(replica, "count"));
         if (index >= count)
-            return fail(err, errlen, "/replica/index: %lld must be < count %lld", (long long)index,
-                        (long long)count);
+            return wc_fail(err, errlen, "/replica/index: %lld must be < count %lld",
+                           (long long)index, (long long)count);
     }
     json_array_foreach (json_object_get(spec, "inputs"), i, in) {
         const json_t *parts = json_object_get(in, "partitions");
@@ -89,10 +78,10 @@ static int check_partitions(const json_t *spec, char *err, size_t errlen)
         n = json_integer_value(json_object_get(parts, "count"));
         json_array_foreach (json_object_get(parts, "assigned"), j, p) {
             if (json_integer_value(p) >= n)
-                return fail(err, errlen,
-                            "/inputs/%zu/partitions/assigned/%zu: partition %lld is out of "
-                            "range (count %lld)",
-                            i, j, (long long)json_integer_value(p), (long long)n);
+                return wc_fail(err, errlen,
+                               "/inputs/%zu/partitions/assigned/%zu: partition %lld is out of "
+                               "range (count %lld)",
+                               i, j, (long long)json_integer_value(p), (long long)n);
         }
     }
     return 0;
@@ -140,7 +129,8 @@ static int topo_sort(const json_t *spec, json_t *order, char *err, size_t errlen
                 if (name_index(done, stuck) < 0)
                     break;
             }
-            rc = fail(err, errlen, "/operators/%zu: operator \"%s\" is part of a cycle", i, stuck);
+            rc = wc_fail(err, errlen, "/operators/%zu: operator \"%s\" is part of a cycle", i,
+                         stuck);
             goto out;
         }
     }
@@ -176,18 +166,19 @@ static int check_refs(const json_t *spec, json_t *nodes, json_t **used_out, char
             const char *s = json_string_value(src);
 
             if (name_index(nodes, s) < 0) {
-                rc = fail(err, errlen, "/operators/%zu/from/%zu: no input or operator named \"%s\"",
-                          i, k, s);
+                rc = wc_fail(err, errlen,
+                             "/operators/%zu/from/%zu: no input or operator named \"%s\"", i, k, s);
                 goto out;
             }
             if (strcmp(s, id) == 0) {
-                rc = fail(err, errlen, "/operators/%zu/from/%zu: operator reads from itself", i, k);
+                rc = wc_fail(err, errlen, "/operators/%zu/from/%zu: operator reads from itself", i,
+                             k);
                 goto out;
             }
             json_array_append_new(used, json_string(s));
         }
         if (udf != NULL && name_index(udfs, udf) < 0) {
-            rc = fail(err, errlen, "/operators/%zu/udf: no udf named \"%s\" in /udfs", i, udf);
+            rc = wc_fail(err, errlen, "/operators/%zu/udf: no udf named \"%s\" in /udfs", i, udf);
             goto out;
         }
         if (late != NULL && json_object_get(late, "output") != NULL) {
@@ -195,23 +186,24 @@ static int check_refs(const json_t *spec, json_t *nodes, json_t **used_out, char
             int oi = name_index(outs, lo);
 
             if (oi < 0) {
-                rc = fail(err, errlen, "/operators/%zu/late/output: no output named \"%s\"", i, lo);
+                rc = wc_fail(err, errlen, "/operators/%zu/late/output: no output named \"%s\"", i,
+                             lo);
                 goto out;
             }
             /* A side output is fed only by late records, never by a main
              * path: streaming-runtimes mixed the two in one topic. */
             if (json_object_get(json_array_get(outputs, (size_t)oi), "from") != NULL) {
-                rc = fail(err, errlen,
-                          "/outputs/%d/from: output \"%s\" is a late side output and must not "
-                          "also have a main source",
-                          oi, lo);
+                rc = wc_fail(err, errlen,
+                             "/outputs/%d/from: output \"%s\" is a late side output and must not "
+                             "also have a main source",
+                             oi, lo);
                 goto out;
             }
             json_array_append_new(late_outs, json_string(lo));
             json_array_append_new(used, json_string(id));
         }
         if (strcmp(type, "join") == 0 && json_array_size(json_object_get(v, "from")) != 2) {
-            rc = fail(err, errlen, "/operators/%zu/from: a join needs [left, right]", i);
+            rc = wc_fail(err, errlen, "/operators/%zu/from: a join needs [left, right]", i);
             goto out;
         }
     }
@@ -220,16 +212,16 @@ static int check_refs(const json_t *spec, json_t *nodes, json_t **used_out, char
 
         if (s == NULL) {
             if (name_index(late_outs, json_string_value(json_object_get(v, "name"))) < 0) {
-                rc = fail(err, errlen,
-                          "/outputs/%zu: missing \"from\" (only a late side output "
-                          "may omit it)",
-                          i);
+                rc = wc_fail(err, errlen,
+                             "/outputs/%zu: missing \"from\" (only a late side output "
+                             "may omit it)",
+                             i);
                 goto out;
             }
             continue;
         }
         if (name_index(nodes, s) < 0) {
-            rc = fail(err, errlen, "/outputs/%zu/from: no input or operator named \"%s\"", i, s);
+            rc = wc_fail(err, errlen, "/outputs/%zu/from: no input or operator named \"%s\"", i, s);
             goto out;
         }
         json_array_append_new(used, json_string(s));
@@ -257,10 +249,10 @@ int wc_spec_validate(const json_t *spec, char *err, size_t errlen)
 
     pthread_once(&schema_once, schema_compile);
     if (schema == NULL)
-        return fail(err, errlen, "embedded pipeline schema does not compile: %s", schema_err);
+        return wc_fail(err, errlen, "embedded pipeline schema does not compile: %s", schema_err);
     rc = wc_jsonschema_validate(schema, spec, buf, sizeof(buf));
     if (rc != 0)
-        return fail(err, errlen, "%s", buf);
+        return wc_fail(err, errlen, "%s", buf);
 
     nodes = json_array();
     rc = check_unique(json_object_get(spec, "inputs"), "name", "inputs", nodes, err, errlen);
@@ -278,7 +270,7 @@ int wc_spec_validate(const json_t *spec, char *err, size_t errlen)
         goto out;
     json_array_foreach (nodes, i, v) {
         if (name_index(used, json_string_value(v)) < 0) {
-            rc = fail(err, errlen, "\"%s\" feeds no operator or output", json_string_value(v));
+            rc = wc_fail(err, errlen, "\"%s\" feeds no operator or output", json_string_value(v));
             goto out;
         }
     }
@@ -313,11 +305,11 @@ int wc_spec_load_buffer(const char *buf, size_t len, const char *origin, json_t 
     *out = NULL;
     spec = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (spec == NULL)
-        return fail(err, errlen, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);
+        return wc_fail(err, errlen, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);
     rc = wc_spec_validate(spec, msg, sizeof(msg));
     if (rc != 0) {
         json_decref(spec);
-        return fail(err, errlen, "%s: %s", origin, msg);
+        return wc_fail(err, errlen, "%s: %s", origin, msg);
     }
     *out = spec;
     return 0;
@@ -343,12 +335,13 @@ int wc_spec_load_file(const char *path, json_t **out, char *err, size_t errlen)
         goto out;
     }
     if (n > 16 * 1024 * 1024) {
-        rc = fail(err, errlen, "%s: spec larger than 16 MiB", path);
+        rc = wc_fail(err, errlen, "%s: spec larger than 16 MiB", path);
         goto out;
     }
     buf = malloc((size_t)n + 1);
     if (buf == NULL) {
         rc = -ENOMEM;
+        snprintf(err, errlen, "%s: out of memory", path);
         goto out;
     }
     if (fread(buf, 1, (size_t)n, f) != (size_t)n) {

@@ -755,17 +755,34 @@ static void group_done(dp_req_t *r)
 void dp_admin_group(dp_req_t *r)
 {
     dp_group_call_t *call;
-    size_t out = r->k.hdr.api_key == DP_KAPI_JOIN_GROUP || r->k.hdr.api_key == DP_KAPI_SYNC_GROUP
-                     ? (4u << 20)
-                     : 256u * 1024u + (size_t)r->frame_len * 4;
+    size_t out;
 
-    call = r->aux = dp_pool_alloc(&r->w->pool, sizeof(*call), &r->aux_cap);
-    if (call == NULL || dp_broker_out(r, out) != 0) {
+    /* Response room, sized per API: the group module cannot retry with a
+     * bigger buffer once the group state changed. A leader's JoinGroup
+     * carries every member's metadata; SyncGroup one assignment (at most
+     * metadata_bytes_max, 64 KiB); OffsetFetch of all topics grows with the
+     * group's offsets; the rest answer a few bytes per request entry. */
+    switch (r->k.hdr.api_key) {
+    case DP_KAPI_JOIN_GROUP:
+        out = 4u << 20;
+        break;
+    case DP_KAPI_SYNC_GROUP:
+        out = (64u << 10) + 4096;
+        break;
+    case DP_KAPI_OFFSET_FETCH:
+        out = (256u << 10) + (size_t)r->frame_len * 4;
+        break;
+    default:
+        out = 4096 + (size_t)r->frame_len * 4;
+        break;
+    }
+    call = dp_broker_aux(r, sizeof(*call));
+    if (call == NULL)
+        return;
+    if (dp_broker_out(r, out) != 0) {
         dp_conn_abort(r, "memory budget exhausted");
         return;
     }
-    memset(call, 0, sizeof(*call));
-    r->api = call;
     call->req = &r->k;
     call->w = &r->wr;
     call->cb = group_cb;

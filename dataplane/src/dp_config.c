@@ -3,6 +3,8 @@
  * variable (for pods) and a flag (for people); the flag wins. */
 #include "dp_config.h"
 
+#include "wc_err.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -37,16 +39,6 @@ const char dp_config_usage[] =
     "                       [WEIR_WORKER_MEMORY_MB]\n"
     "  --sqpoll true|false  kernel submission polling threads [WEIR_SQPOLL]\n"
     "  --help\n";
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
 
 static int parse_ll(const char *s, long long lo, long long hi, long long *out)
 {
@@ -137,7 +129,7 @@ static int set_option(dp_config_t *cfg, const char *name, const char *value, cha
 
         cfg->pod_name = value;
         if (ord < 0)
-            return fail(err, errlen, "pod name \"%s\" has no ordinal suffix", value);
+            return wc_fail(err, errlen, "pod name \"%s\" has no ordinal suffix", value);
         cfg->replica_index = ord;
     } else if (strcmp(name, "replicas") == 0) {
         rc = parse_int(value, 1, 1024, &cfg->replicas);
@@ -152,17 +144,18 @@ static int set_option(dp_config_t *cfg, const char *name, const char *value, cha
     } else if (strcmp(name, "segment-bytes") == 0) {
         rc = parse_ll(value, 1 << 16, 1LL << 34, &cfg->segment_bytes);
     } else if (strcmp(name, "flush") == 0) {
-        long long v;
-
-        cfg->flush = value;
-        if (strcmp(value, "every") == 0)
+        rc = -EINVAL;
+        if (strcmp(value, "every") == 0) {
+            cfg->flush = DP_CONFIG_FLUSH_EVERY;
+            cfg->flush_value = 0;
             rc = 0;
-        else if (strncmp(value, "interval:", 9) == 0)
-            rc = parse_ll(value + 9, 1, 3600000, &v);
-        else if (strncmp(value, "bytes:", 6) == 0)
-            rc = parse_ll(value + 6, 1, 1LL << 40, &v);
-        else
-            rc = -EINVAL;
+        } else if (strncmp(value, "interval:", 9) == 0) {
+            cfg->flush = DP_CONFIG_FLUSH_INTERVAL;
+            rc = parse_ll(value + 9, 1, 3600000, &cfg->flush_value);
+        } else if (strncmp(value, "bytes:", 6) == 0) {
+            cfg->flush = DP_CONFIG_FLUSH_BYTES;
+            rc = parse_ll(value + 6, 1, 1LL << 40, &cfg->flush_value);
+        }
     } else if (strcmp(name, "retention-ms") == 0) {
         rc = parse_ll(value, -1, INT64_MAX, &cfg->retention_ms);
     } else if (strcmp(name, "retention-bytes") == 0) {
@@ -176,10 +169,10 @@ static int set_option(dp_config_t *cfg, const char *name, const char *value, cha
     } else if (strcmp(name, "sqpoll") == 0) {
         rc = parse_bool(value, &cfg->sqpoll);
     } else {
-        return fail(err, errlen, "unknown option \"%s\"", name);
+        return wc_fail(err, errlen, "unknown option \"%s\"", name);
     }
     if (rc != 0)
-        return fail(err, errlen, "invalid value \"%s\" for %s", value, name);
+        return wc_fail(err, errlen, "invalid value \"%s\" for %s", value, name);
     return 0;
 }
 
@@ -220,7 +213,7 @@ int dp_config_apply_env(dp_config_t *cfg, char *const *env, char *err, size_t er
             if ((size_t)(eq - *e) != n || strncmp(*e, env_map[i].env, n) != 0)
                 continue;
             if (set_option(cfg, env_map[i].option, eq + 1, msg, sizeof(msg)) != 0)
-                return fail(err, errlen, "%s: %s", env_map[i].env, msg);
+                return wc_fail(err, errlen, "%s: %s", env_map[i].env, msg);
         }
     }
     return 0;
@@ -260,12 +253,12 @@ int dp_config_apply_args(dp_config_t *cfg, int argc, char **argv, char *err, siz
         if (c == 'h')
             return 1;
         if (c == '?')
-            return fail(err, errlen, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+            return wc_fail(err, errlen, "unknown or incomplete option \"%s\"", argv[optind - 1]);
         rc = set_option(cfg, opts[idx].name, optarg, err, errlen);
         if (rc != 0)
             return rc;
     }
     if (optind < argc)
-        return fail(err, errlen, "unexpected argument \"%s\"", argv[optind]);
+        return wc_fail(err, errlen, "unexpected argument \"%s\"", argv[optind]);
     return 0;
 }

@@ -13,6 +13,14 @@ typedef enum {
     DP_ROLE_PROCESSOR,
 } dp_role_t;
 
+/** The store's log flush policy as given by --flush. */
+typedef enum {
+    DP_CONFIG_FLUSH_DEFAULT = 0, /**< not given: the store's default (every) */
+    DP_CONFIG_FLUSH_EVERY,
+    DP_CONFIG_FLUSH_INTERVAL, /**< flush_value is milliseconds */
+    DP_CONFIG_FLUSH_BYTES,    /**< flush_value is bytes */
+} dp_config_flush_t;
+
 /** Process configuration; strings point into argv/environ or static storage. */
 typedef struct dp_config {
     dp_role_t role;
@@ -27,13 +35,14 @@ typedef struct dp_config {
     int workers;                 /**< 0 = one per CPU */
     /* store tuning; 0 / NULL keep the store's defaults */
     long long segment_bytes;   /**< --segment-bytes */
-    const char *flush;         /**< --flush every | interval:MS | bytes:N */
+    dp_config_flush_t flush;   /**< --flush every | interval:MS | bytes:N */
+    long long flush_value;     /**< MS or N of --flush */
     long long retention_ms;    /**< --retention-ms (-1 forever; 0 = default) */
     long long retention_bytes; /**< --retention-bytes (-1 unbounded; 0 = default) */
     int default_partitions;    /**< --default-partitions */
     int auto_create;           /**< --auto-create-topics true|false (-1 default) */
     int memory_mb;             /**< --worker-memory-mb */
-    int sqpoll;                /**< --sqpoll (1) */
+    int sqpoll;                /**< --sqpoll true: SQPOLL rings (0 off) */
 } dp_config_t;
 
 /** Fills cfg with defaults (9092, 9400, /var/lib/weir, 1 replica). */
@@ -46,7 +55,7 @@ void dp_config_defaults(dp_config_t *cfg);
 int dp_config_apply_env(dp_config_t *cfg, char *const *env, char *err, size_t errlen);
 
 /**
- * Applies command-line flags (argv[first..argc-1]). Returns 0, -EINVAL with a
+ * Applies command-line flags (argv[1..argc-1]). Returns 0, -EINVAL with a
  * message in err, or 1 when --help was asked for.
  */
 int dp_config_apply_args(dp_config_t *cfg, int argc, char **argv, char *err, size_t errlen);

@@ -74,6 +74,7 @@ uint32_t dp_crc32c_sw(uint32_t crc, const void *buf, size_t len)
  * Mark Adler's method (crc32c.c, zlib licence, public answer on
  * Stack Overflow 17645167), rewritten here.
  */
+#if defined(__x86_64__) /* the lanes use the 64-bit crc32 instruction */
 #define LANE_LONG 8192u
 #define LANE_SHORT 256u
 static uint32_t zeros_long[4][256];
@@ -169,6 +170,8 @@ lanes(uint64_t *crcp, const uint8_t *p, size_t *lenp, size_t lane, uint32_t t[4]
     *crcp = c0;
     return p;
 }
+
+#endif
 
 __attribute__((target("sse4.2"))) uint32_t dp_crc32c_hw(uint32_t crc, const void *buf, size_t len)
 {

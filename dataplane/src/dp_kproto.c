@@ -51,33 +51,6 @@ bool dp_kproto_is_flexible(int16_t api_key, int16_t api_version)
     return row != NULL && api_version >= row->flex_version;
 }
 
-/* APIs whose bodies this codec decodes; the rest of the table is served by
- * the version list only until their codecs land (see kafka-protocol.md). */
-static bool body_implemented(int16_t api_key)
-{
-    switch (api_key) {
-    case DP_KAPI_PRODUCE:
-    case DP_KAPI_FETCH:
-    case DP_KAPI_LIST_OFFSETS:
-    case DP_KAPI_METADATA:
-    case DP_KAPI_FIND_COORDINATOR:
-    case DP_KAPI_API_VERSIONS:
-    case DP_KAPI_INIT_PRODUCER_ID:
-    case DP_KAPI_CREATE_TOPICS:
-    case DP_KAPI_DELETE_TOPICS:
-    case DP_KAPI_DESCRIBE_CONFIGS:
-    case DP_KAPI_JOIN_GROUP:
-    case DP_KAPI_SYNC_GROUP:
-    case DP_KAPI_HEARTBEAT:
-    case DP_KAPI_LEAVE_GROUP:
-    case DP_KAPI_OFFSET_COMMIT:
-    case DP_KAPI_OFFSET_FETCH:
-        return true;
-    default:
-        return false;
-    }
-}
-
 void dp_karena_init(dp_karena_t *a, void *buf, size_t cap)
 {
     assert(a != NULL);
@@ -606,7 +579,7 @@ int dp_kproto_req_decode(const void *buf, size_t len, dp_karena_t *arena, dp_kre
     rc = d.r.err;
     if (rc != 0)
         goto out;
-    if (!dp_kproto_version_supported(h->api_key, h->api_version) || !body_implemented(h->api_key)) {
+    if (!dp_kproto_version_supported(h->api_key, h->api_version)) {
         rc = -EPROTONOSUPPORT;
         goto out;
     }
@@ -664,7 +637,7 @@ int dp_kproto_req_decode(const void *buf, size_t len, dp_karena_t *arena, dp_kre
         dec_offset_fetch(&d, &req->u.offset_fetch);
         break;
     default:
-        assert(0 && "body_implemented and the switch disagree");
+        assert(0 && "the API table and the decoder switch disagree");
         break;
     }
     rc = d.r.err;
@@ -1046,8 +1019,7 @@ int dp_kproto_req_encode(dp_kwr_t *w, const dp_kreq_t *req)
     size_t mark;
     int rc = -EPROTONOSUPPORT;
 
-    if (!dp_kproto_version_supported(req->hdr.api_key, req->hdr.api_version) ||
-        !body_implemented(req->hdr.api_key))
+    if (!dp_kproto_version_supported(req->hdr.api_key, req->hdr.api_version))
         goto out;
     e.flex = dp_kproto_is_flexible(req->hdr.api_key, req->hdr.api_version);
     mark = dp_kwr_mark_i32(w);

@@ -25,8 +25,8 @@ typedef enum {
                                the original offsets, do not append */
     DP_PID_OUT_OF_ORDER,  /**< sequence gap/overlap: OUT_OF_ORDER_SEQUENCE_NUMBER (45) */
     DP_PID_INVALID_EPOCH, /**< epoch below the current one: INVALID_PRODUCER_EPOCH (47) */
-    DP_PID_UNKNOWN,       /**< no state for this producer and sequence != 0:
-                               UNKNOWN_PRODUCER_ID (59) */
+    DP_PID_UNKNOWN,       /**< no state for this producer and sequence != 0; the
+                               store accepts it, as Kafka does since KIP-360 */
 } dp_pid_verdict_t;
 
 /** Metadata of one appended batch. */

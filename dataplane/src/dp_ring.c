@@ -262,13 +262,14 @@ int dp_ring_run_once(dp_ring_t *ring, unsigned wait_nr, int timeout_ms)
         ts.tv_nsec = timeout_ms > 0 ? (long long)(timeout_ms % 1000) * 1000000 : 0;
         rc = io_uring_submit_and_wait_timeout(&ring->uring, &cqe, wait_nr,
                                               timeout_ms > 0 ? &ts : NULL, NULL);
-        if (rc < 0 && rc != -ETIME && rc != -EINTR)
-            goto out;
     } else {
         rc = io_uring_submit(&ring->uring);
-        if (rc < 0)
-            goto out;
     }
+    /* -EBUSY/-EAGAIN: the completion queue is full (or the kernel is short
+     * of resources): draining it below is exactly the remedy, so only other
+     * errors are fatal. */
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
+        goto out;
     /* Drain everything first; no callback runs while we walk the CQ. */
     io_uring_for_each_cqe (&ring->uring, head_idx, cqe) {
         dp_ring_op_t *op = io_uring_cqe_get_data(cqe);

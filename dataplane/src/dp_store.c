@@ -90,7 +90,6 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
     dp_hist_t produce, fetch;
     uint64_t pb = 0, pbat = 0, fb = 0, perr = 0, proto = 0, conns = 0;
     int64_t open = 0, offline = 0;
-    int rc = 0;
 
     dp_hist_init(&produce);
     dp_hist_init(&fetch);
@@ -108,30 +107,28 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
         dp_hist_merge(&produce, &m->produce_latency);
         dp_hist_merge(&fetch, &m->fetch_latency);
     }
-    rc |= dp_metrics_counter(out, "weir_store_produce_bytes_total", "Record batch bytes appended",
-                             NULL, pb);
-    rc |= dp_metrics_counter(out, "weir_store_produce_batches_total", "Record batches appended",
-                             NULL, pbat);
-    rc |= dp_metrics_counter(out, "weir_store_produce_errors_total",
-                             "Partition produce results with an error", NULL, perr);
-    rc |= dp_metrics_counter(out, "weir_store_fetch_bytes_total", "Record bytes served by Fetch",
-                             NULL, fb);
-    rc |= dp_metrics_counter(out, "weir_store_protocol_errors_total",
-                             "Connections closed for protocol errors", NULL, proto);
-    rc |= dp_metrics_counter(out, "weir_store_connections_total", "Connections accepted", NULL,
-                             conns);
-    rc |= dp_metrics_gauge(out, "weir_store_connections", "Open connections", NULL, open);
-    rc |= dp_metrics_gauge(out, "weir_store_offline_partitions",
-                           "Partitions not served: recovery found damage before the tail", NULL,
-                           offline);
-    rc |= dp_metrics_hist(out, "weir_store_produce_latency_seconds",
-                          "Produce request received to response queued (acks=all includes "
-                          "fdatasync)",
-                          NULL, &produce);
-    rc |= dp_metrics_hist(out, "weir_store_fetch_latency_seconds",
-                          "Fetch request received to response queued (includes long-poll wait)",
-                          NULL, &fetch);
-    rc |= dp_metrics_family(out, "weir_store_requests_total", "Requests by API", DP_METRIC_COUNTER);
+    dp_metrics_counter(out, "weir_store_produce_bytes_total", "Record batch bytes appended", NULL,
+                       pb);
+    dp_metrics_counter(out, "weir_store_produce_batches_total", "Record batches appended", NULL,
+                       pbat);
+    dp_metrics_counter(out, "weir_store_produce_errors_total",
+                       "Partition produce results with an error", NULL, perr);
+    dp_metrics_counter(out, "weir_store_fetch_bytes_total", "Record bytes served by Fetch", NULL,
+                       fb);
+    dp_metrics_counter(out, "weir_store_protocol_errors_total",
+                       "Connections closed for protocol errors", NULL, proto);
+    dp_metrics_counter(out, "weir_store_connections_total", "Connections accepted", NULL, conns);
+    dp_metrics_gauge(out, "weir_store_connections", "Open connections", NULL, open);
+    dp_metrics_gauge(out, "weir_store_offline_partitions",
+                     "Partitions not served: recovery found damage before the tail", NULL, offline);
+    dp_metrics_hist(out, "weir_store_produce_latency_seconds",
+                    "Produce request received to response queued (acks=all includes "
+                    "fdatasync)",
+                    NULL, &produce);
+    dp_metrics_hist(out, "weir_store_fetch_latency_seconds",
+                    "Fetch request received to response queued (includes long-poll wait)", NULL,
+                    &fetch);
+    dp_metrics_family(out, "weir_store_requests_total", "Requests by API", DP_METRIC_COUNTER);
     for (size_t a = 0; a < sizeof(apis) / sizeof(apis[0]); a++) {
         uint64_t n = 0;
         char labels[64];
@@ -139,9 +136,9 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
         for (int i = 0; i < st->nworkers; i++)
             n += dp_counter_get(&st->workers[i].m.requests[apis[a].key]);
         snprintf(labels, sizeof(labels), "api=\"%s\"", apis[a].name);
-        rc |= dp_metrics_counter(out, "weir_store_requests_total", NULL, labels, n);
+        dp_metrics_counter(out, "weir_store_requests_total", NULL, labels, n);
     }
-    return rc != 0 ? -ENOMEM : 0;
+    return out->err; /* sticky: the first failure of any write above */
 }
 
 /* Ready while running. Offline partitions do not make the pod unready:
@@ -261,11 +258,13 @@ int dp_store_start(dp_store_t **out, const dp_store_config_t *cfg, char *err, si
         if (rc != 0) {
             snprintf(err, errlen, "thread: %s", strerror(-rc));
             atomic_store(&st->stop, true);
+            /* Started workers close their own partitions; `fail` closes
+             * the rest. */
             for (int j = 0; j < i; j++) {
                 dp_worker_wake(&st->workers[j]);
                 dp_worker_join(&st->workers[j]);
             }
-            goto fail_started;
+            goto fail;
         }
     }
     *out = st;
@@ -278,7 +277,6 @@ fail:
     for (int i = 0; i < st->nworkers; i++)
         while (!dp_part_reap(&st->workers[i], true))
             dp_ring_run_once(&st->workers[i].ring, 1, 10);
-fail_started:
     store_free(st);
     return rc;
 }

@@ -48,6 +48,41 @@ static void test_env_then_flags(void **state)
     assert_string_equal(cfg.data_dir, "/d");
 }
 
+static void test_store_options(void **state)
+{
+    char *env[] = {"WEIR_FLUSH=interval:250", "WEIR_AUTO_CREATE_TOPICS=false",
+                   "WEIR_SEGMENT_BYTES=1048576", NULL};
+    char *argv[] = {
+        "weir-dataplane",       "--flush", "bytes:4096", "--retention-ms", "-1", "--sqpoll", "true",
+        "--default-partitions", "6",       NULL};
+    char *bad_flush[] = {"weir-dataplane", "--flush", "sometimes", NULL};
+    char *bad_interval[] = {"weir-dataplane", "--flush", "interval:0", NULL};
+    char *bad_bool[] = {"weir-dataplane", "--sqpoll", "yes", NULL};
+    char *bad_segment[] = {"weir-dataplane", "--segment-bytes", "100", NULL};
+    dp_config_t cfg;
+    char err[256];
+
+    dp_config_defaults(&cfg);
+    assert_int_equal(cfg.flush, DP_CONFIG_FLUSH_DEFAULT);
+    assert_int_equal(cfg.auto_create, -1);
+    assert_int_equal(dp_config_apply_env(&cfg, env, err, sizeof(err)), 0);
+    assert_int_equal(cfg.flush, DP_CONFIG_FLUSH_INTERVAL);
+    assert_int_equal(cfg.flush_value, 250);
+    assert_int_equal(cfg.auto_create, 0);
+    assert_int_equal(cfg.segment_bytes, 1048576);
+    assert_int_equal(dp_config_apply_args(&cfg, 9, argv, err, sizeof(err)), 0);
+    assert_int_equal(cfg.flush, DP_CONFIG_FLUSH_BYTES); /* flags win */
+    assert_int_equal(cfg.flush_value, 4096);
+    assert_int_equal(cfg.retention_ms, -1);
+    assert_int_equal(cfg.sqpoll, 1);
+    assert_int_equal(cfg.default_partitions, 6);
+    assert_int_equal(dp_config_apply_args(&cfg, 3, bad_flush, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "flush"));
+    assert_int_equal(dp_config_apply_args(&cfg, 3, bad_interval, err, sizeof(err)), -EINVAL);
+    assert_int_equal(dp_config_apply_args(&cfg, 3, bad_bool, err, sizeof(err)), -EINVAL);
+    assert_int_equal(dp_config_apply_args(&cfg, 3, bad_segment, err, sizeof(err)), -EINVAL);
+}
+
 static void test_bad_values(void **state)
 {
     char *env_port[] = {"WEIR_KAFKA_PORT=70000", NULL};
@@ -101,9 +136,9 @@ static void test_pod_ordinal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_env_then_flags),
-        cmocka_unit_test(test_bad_values),  cmocka_unit_test(test_help),
-        cmocka_unit_test(test_pod_ordinal),
+        cmocka_unit_test(test_defaults),      cmocka_unit_test(test_env_then_flags),
+        cmocka_unit_test(test_store_options), cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_help),          cmocka_unit_test(test_pod_ordinal),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -739,6 +739,7 @@ static void test_pidalloc_replicas(void **state)
                      0);
     assert_int_equal(dp_pidalloc_next(a, &ids[0]), 0);
     assert_true(ids[0] > 0);
+    assert_int_equal(ids[0] >> DP_PIDALLOC_LOCAL_BITS, DP_PIDALLOC_REPLICAS_MAX - 1);
     dp_pidalloc_close(a);
 }
 
