@@ -9,13 +9,19 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly STORE="$ROOT/tests/harness/store.sh"
+export WEIR_STORE_TARGET=weir # the checks are Weir's contract, not Kafka's
 readonly PORT="${WEIR_BADINPUT_PORT:-19320}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/weir-badinput.XXXXXX")"
 readonly WORK
 
 cleanup() {
+  local rc=$?
   "$STORE" stop "$WORK" >/dev/null 2>&1 || "$STORE" kill "$WORK" >/dev/null 2>&1 || :
-  rm -rf "$WORK"
+  if ((rc == 0)); then
+    rm -rf "$WORK"
+  else
+    echo "store_badinput: keeping $WORK for inspection"
+  fi
 }
 trap cleanup EXIT
 

@@ -52,7 +52,7 @@ crash_cleanup() {
 }
 trap crash_cleanup EXIT
 
-kclient() { timeout 120 "$KCLIENT_BIN" "$1" -b "$BOOT" -q "${@:2}"; }
+kclient() { timeout 150 "$KCLIENT_BIN" "$1" -b "$BOOT" -q "${@:2}"; }
 acked_count() { wc -l <"$ACKED" 2>/dev/null || echo 0; }
 producer_alive() { [[ -n "$producer_pid" ]] && kill -0 "$producer_pid" 2>/dev/null; }
 now_ms() { date +%s%3N; }

@@ -40,6 +40,9 @@ cleanup() {
   exit 0
 }
 trap cleanup EXIT
+# On a signal, exit through the EXIT trap so the detached server is stopped.
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
 pass() {
   passed=$((passed + 1))

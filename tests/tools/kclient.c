@@ -540,7 +540,9 @@ static void kc_print(const rd_kafka_message_t *m, FILE *out)
 
 static int kc_consume_run(kc_consume_t *k)
 {
-    const char *defaults[] = {"enable.partition.eof",
+    const char *defaults[] = {"check.crcs", /* verify every batch the server sends */
+                              "true",
+                              "enable.partition.eof",
                               "true",
                               "enable.auto.commit",
                               "false",
