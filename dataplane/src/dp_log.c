@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "dp_batch.h"
@@ -24,6 +25,14 @@
 #define IDX_ENTRY 8   /* rel offset u32, position u32 (big-endian) */
 #define TIDX_ENTRY 16 /* max timestamp i64, rel offset u32, position u32 */
 #define START_FILE "log-start-offset"
+
+#define DIO_ALIGN 4096u
+
+typedef struct wbuf {
+    uint8_t *p;    /* DIO_ALIGN-aligned, wb_cap bytes */
+    uint64_t base; /* file position of p[0], DIO_ALIGN-aligned */
+    uint32_t len;  /* bytes held */
+} wbuf_t;
 
 typedef struct seg {
     int64_t base_offset;
@@ -50,14 +59,32 @@ struct dp_log {
     int64_t written_offset;
     int64_t durable_offset;
     uint64_t unsynced_bytes;
-    /* Appends not yet written, in offset order; held ones (their segment's
-     * predecessors not yet durable) have inflight == 0 and written == 0. */
-    dp_log_append_t *wq_head, *wq_tail;
+    /* Appends not yet written, in offset order; stage_next is the first
+     * one not yet copied into the fill buffer. */
+    dp_log_append_t *wq_head, *wq_tail, *stage_next;
     /* Written appends waiting for the covering fdatasync, in order. */
     dp_log_append_t *sq_head, *sq_tail;
     dp_ring_op_t sync_op;
-    uint32_t held; /* appends queued behind an unsynced segment */
+    int held; /* the next segment's appends wait for this one's sync */
     int sync_inflight;
+    /* Write-behind: appends are copied into the fill buffer; one write at a
+     * time takes the whole fill buffer to the file (a group commit), and the
+     * other buffer, seeded with the partial last block, becomes the fill.
+     * With O_DIRECT, writes cover whole 4 KiB blocks, so the partial last
+     * block is rewritten by the next write; one write in flight at a time
+     * keeps two writes from racing on that block. */
+    wbuf_t wb[2];
+    uint32_t wb_cap;
+    int fill;              /* index of the buffer appends are copied into */
+    int64_t fill_seg_base; /* segment the buffers belong to; -1 none yet */
+    int wfd;               /* that segment's write fd (O_DIRECT if possible) */
+    int direct;            /* wfd is O_DIRECT: block-aligned writes */
+    int dsync;             /* writes carry RWF_DSYNC (flush every) */
+    uint64_t written_pos;  /* file position written in the fill segment */
+    dp_ring_op_t write_op;
+    int write_inflight;
+    int write_buf;         /* buffer of the write in flight */
+    uint64_t write_pos, write_len, write_done, write_end;
     int64_t flush_upto; /* dp_log_flush: sync regardless until durable here */
     int64_t sync_target;
     uint64_t sync_bytes;
@@ -298,43 +325,14 @@ static void write_cb(dp_ring_op_t *op);
 static void sync_cb(dp_ring_op_t *op);
 static void progress(dp_log_t *log);
 
-static int submit_write(dp_log_t *log, dp_log_append_t *a)
+static uint64_t align_down(uint64_t v)
 {
-    int rc;
-
-    assert(!a->inflight);
-    assert(a->done < a->len);
-    rc = dp_ring_prep_write(log->ring, &a->op, a->fd, a->buf + a->done, a->len - a->done,
-                            a->pos + a->done, write_cb, a);
-    if (rc < 0) {
-        log_fail(log, rc, "%s: cannot queue write: %s", log->dir, strerror(-rc));
-        return rc;
-    }
-    a->inflight = 1;
-    return 0;
+    return v & ~(uint64_t)(DIO_ALIGN - 1);
 }
 
-static void write_cb(dp_ring_op_t *op)
+static uint64_t align_up(uint64_t v)
 {
-    dp_log_append_t *a = op->ctx;
-    dp_log_t *log = a->log;
-
-    assert(a->inflight);
-    a->inflight = 0;
-    if (op->res < 0) {
-        log_fail(log, op->res, "%s: write at %" PRIu64 " failed: %s", log->dir, a->pos,
-                 strerror(-op->res));
-    } else if (op->res == 0) {
-        log_fail(log, -EIO, "%s: write at %" PRIu64 " made no progress", log->dir, a->pos);
-    } else if (log->error == 0) {
-        assert((uint32_t)op->res <= a->len - a->done);
-        a->done += (uint32_t)op->res;
-        if (a->done < a->len)
-            submit_write(log, a); /* short write: continue where it stopped */
-        else
-            a->written = 1;
-    }
-    progress(log);
+    return align_down(v + DIO_ALIGN - 1);
 }
 
 /* Segment holding `offset`, or NULL. */
@@ -355,10 +353,186 @@ static seg_t *seg_for(dp_log_t *log, int64_t offset)
     return &log->segs[lo];
 }
 
+/*
+ * Points the write-behind buffers at segment s, whose data ends at `pos`:
+ * opens its write fd (O_DIRECT where the filesystem allows it) and seeds
+ * the fill buffer with the partial block before pos, so the first aligned
+ * write rewrites it unchanged.
+ */
+static int fill_open(dp_log_t *log, seg_t *s, uint64_t pos)
+{
+    char name[40];
+    wbuf_t *f;
+    int fd;
+
+    if (log->wb[0].p == NULL) {
+        for (int i = 0; i < 2; i++) {
+            if (posix_memalign((void **)&log->wb[i].p, DIO_ALIGN, log->wb_cap) != 0)
+                return -ENOMEM;
+        }
+    }
+    seg_name(name, sizeof(name), s->base_offset, "log");
+    fd = openat(log->dir_fd, name, O_WRONLY | O_CLOEXEC | O_DIRECT);
+    log->direct = fd >= 0;
+    if (fd < 0 && errno == EINVAL) /* no O_DIRECT here (e.g. some tmpfs) */
+        fd = openat(log->dir_fd, name, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (log->wfd >= 0)
+        close(log->wfd);
+    log->wfd = fd;
+    log->fill_seg_base = s->base_offset;
+    log->written_pos = pos;
+    f = &log->wb[log->fill];
+    f->base = log->direct ? align_down(pos) : pos;
+    f->len = (uint32_t)(pos - f->base);
+    if (f->len > 0 && pread(s->fd, f->p, f->len, (off_t)f->base) != (ssize_t)f->len)
+        return -EIO;
+    return 0;
+}
+
+/* Copies queued appends of the fill segment into the fill buffer. */
+static void stage(dp_log_t *log)
+{
+    wbuf_t *f = &log->wb[log->fill];
+    dp_log_append_t *a;
+
+    while ((a = log->stage_next) != NULL) {
+        if (a->seg_base != log->fill_seg_base || f->len + a->len > log->wb_cap)
+            break;
+        assert(a->pos == f->base + f->len);
+        memcpy(f->p + f->len, a->buf, a->len);
+        f->len += a->len;
+        log->stage_next = a->next;
+    }
+}
+
+static int submit_write(dp_log_t *log)
+{
+    uint64_t len = log->write_len - log->write_done;
+    int rc;
+
+    rc = dp_ring_prep_write_flags(log->ring, &log->write_op, log->wfd,
+                                  log->wb[log->write_buf].p + log->write_done, (unsigned)len,
+                                  log->write_pos + log->write_done, log->dsync ? RWF_DSYNC : 0,
+                                  write_cb, log);
+    if (rc < 0) {
+        log_fail(log, rc, "%s: cannot queue write: %s", log->dir, strerror(-rc));
+        return rc;
+    }
+    log->write_inflight = 1;
+    return 0;
+}
+
+/* Writes the fill buffer and swaps in the other one. */
+static void write_fill(dp_log_t *log)
+{
+    wbuf_t *f = &log->wb[log->fill], *o = &log->wb[log->fill ^ 1];
+    uint64_t end = f->base + f->len, keep;
+
+    log->write_buf = log->fill;
+    log->write_pos = f->base;
+    log->write_done = 0;
+    log->write_end = end;
+    if (log->direct) {
+        log->write_len = align_up(f->len);
+        memset(f->p + f->len, 0, log->write_len - f->len);
+        keep = f->len - align_down(f->len);
+    } else {
+        /* Buffered: write only what is new. */
+        log->write_done = log->written_pos - f->base;
+        log->write_len = f->len;
+        keep = 0;
+    }
+    o->base = end - keep;
+    o->len = (uint32_t)keep;
+    memcpy(o->p, f->p + (f->len - keep), keep);
+    log->fill ^= 1;
+    if (submit_write(log) == 0)
+        stage(log); /* keep copying while the write is in flight */
+}
+
+/* Starts the next write if none is in flight and there is data for one. */
+static void kick(dp_log_t *log)
+{
+    wbuf_t *f;
+    seg_t *s;
+    int rc;
+
+    if (log->write_inflight || log->error != 0)
+        return;
+    if (log->fill_seg_base >= 0)
+        stage(log);
+    f = &log->wb[log->fill];
+    if (log->fill_seg_base >= 0 && f->base + f->len > log->written_pos) {
+        write_fill(log);
+        return;
+    }
+    if (log->stage_next == NULL || log->stage_next->seg_base == log->fill_seg_base)
+        return;
+    /* The next append starts another segment. Its writes begin only once
+     * everything before it is durable, so [durable, written) always lies in
+     * one segment and one fdatasync of that segment covers it. */
+    if (log->durable_offset < log->written_offset) {
+        log->held = 1;
+        return;
+    }
+    log->held = 0;
+    s = seg_for(log, log->stage_next->seg_base);
+    assert(s != NULL && s->base_offset == log->stage_next->seg_base);
+    rc = fill_open(log, s, log->stage_next->pos);
+    if (rc < 0) {
+        log_fail(log, rc, "%s: cannot open segment %020" PRId64 " for writing: %s", log->dir,
+                 s->base_offset, strerror(-rc));
+        return;
+    }
+    stage(log);
+    if (f = &log->wb[log->fill], f->base + f->len > log->written_pos)
+        write_fill(log);
+}
+
+static void write_cb(dp_ring_op_t *op)
+{
+    dp_log_t *log = op->ctx;
+    dp_log_append_t *a;
+
+    assert(log->write_inflight);
+    log->write_inflight = 0;
+    if (op->res < 0) {
+        log_fail(log, op->res, "%s: write at %" PRIu64 " failed: %s", log->dir, log->write_pos,
+                 strerror(-op->res));
+    } else if (op->res == 0) {
+        log_fail(log, -EIO, "%s: write at %" PRIu64 " made no progress", log->dir,
+                 log->write_pos);
+    } else if (log->error == 0) {
+        assert((uint64_t)op->res <= log->write_len - log->write_done);
+        log->write_done += (uint64_t)op->res;
+        if (log->write_done < log->write_len) {
+            /* A short write continues where it stopped (block-aligned for
+             * O_DIRECT, which only stops at a block boundary). */
+            if (log->direct && (log->write_done & (DIO_ALIGN - 1)) != 0)
+                log_fail(log, -EIO, "%s: unaligned short write at %" PRIu64, log->dir,
+                         log->write_pos);
+            else
+                submit_write(log);
+            progress(log);
+            return;
+        }
+        log->written_pos = log->write_end;
+        for (a = log->wq_head; a != NULL && a != log->stage_next; a = a->next) {
+            if (a->seg_base == log->fill_seg_base && a->pos + a->len <= log->written_pos)
+                a->written = 1;
+        }
+        if (log->dsync)
+            log->stats.syncs++;
+    }
+    progress(log);
+}
+
 static int sync_due(dp_log_t *log)
 {
     /* A held append waits for the previous segment's sync: never delay it. */
-    if (log->flush_upto > log->durable_offset || log->held > 0)
+    if (log->flush_upto > log->durable_offset || log->held)
         return 1;
     switch (log->cfg.flush) {
     case DP_LOG_FLUSH_EVERY:
@@ -430,29 +604,21 @@ static void fire(dp_log_append_t **list)
 static void progress(dp_log_t *log)
 {
     dp_log_append_t *done = NULL, **done_tail = &done;
-    dp_log_append_t *a, **pp;
+    dp_log_append_t *a;
 
     if (log->error != 0) {
-        /* Fail everything not owned by the ring; in-flight writes come
-         * back through write_cb and are failed then. */
-        pp = &log->wq_head;
-        log->wq_tail = NULL;
-        while (*pp != NULL) {
-            a = *pp;
-            if (a->inflight) {
-                log->wq_tail = a;
-                pp = &a->next;
-                continue;
-            }
-            *pp = a->next;
-            a->next = NULL;
+        /* Fail everything queued. Appends were copied (or never will be),
+         * so none is referenced by the ring; a write still in flight uses
+         * the log's own buffers and dp_log_idle waits for it. */
+        *done_tail = log->wq_head;
+        for (a = log->wq_head; a != NULL; a = a->next) {
             a->result = log->error;
-            *done_tail = a;
             done_tail = &a->next;
         }
         *done_tail = log->sq_head;
         for (a = log->sq_head; a != NULL; a = a->next)
             a->result = log->error;
+        log->wq_head = log->wq_tail = log->stage_next = NULL;
         log->sq_head = log->sq_tail = NULL;
         log->held = 0;
         fire(&done);
@@ -478,6 +644,11 @@ static void progress(dp_log_t *log)
             log->sq_head = log->sq_tail = a;
         }
     }
+    if (log->dsync) {
+        /* RWF_DSYNC: a completed write is on stable storage. */
+        log->durable_offset = log->written_offset;
+        log->unsynced_bytes = 0;
+    }
     while (log->sq_head != NULL && log->sq_head->last_offset < log->durable_offset) {
         a = log->sq_head;
         log->sq_head = a->next;
@@ -488,16 +659,7 @@ static void progress(dp_log_t *log)
         *done_tail = a;
         done_tail = &a->next;
     }
-    /* Release held appends whose predecessors are now all durable. */
-    for (a = log->wq_head; a != NULL && log->held > 0; a = a->next) {
-        if (a->inflight || a->written)
-            continue;
-        if (a->seg_base > log->durable_offset)
-            break;
-        log->held--;
-        if (submit_write(log, a) < 0)
-            break;
-    }
+    kick(log);
     maybe_sync(log);
     if (log->error != 0) {
         fire(&done);
@@ -567,7 +729,6 @@ int dp_log_append(dp_log_t *log, dp_log_append_t *req, void *batch, size_t len,
     req->log = log;
     req->buf = batch;
     req->len = (uint32_t)len;
-    req->fd = s->fd;
     req->pos = s->size;
     req->seg_base = s->base_offset;
     req->base_offset = h.base_offset;
@@ -584,19 +745,16 @@ int dp_log_append(dp_log_t *log, dp_log_append_t *req, void *batch, size_t len,
     else
         log->wq_head = req;
     log->wq_tail = req;
+    if (log->stage_next == NULL)
+        log->stage_next = req;
     log->stats.appends++;
     log->stats.bytes += len;
-    if (s->base_offset <= log->durable_offset) {
-        rc = submit_write(log, req);
-        if (rc < 0) {
-            /* The log has failed; the request is failed through its callback
-             * like everything else queued. */
-            progress(log);
-            rc = 0;
-            goto out;
-        }
-    } else {
-        log->held++;
+    kick(log);
+    if (log->error != 0) {
+        /* The log has failed; the request is failed through its callback
+         * like everything else queued. */
+        progress(log);
+    } else if (log->held) {
         maybe_sync(log);
     }
     rc = 0;
@@ -620,7 +778,8 @@ void dp_log_tick(dp_log_t *log, uint64_t now_ms)
 
 int dp_log_idle(const dp_log_t *log)
 {
-    return log->wq_head == NULL && log->sq_head == NULL && !log->sync_inflight;
+    return log->wq_head == NULL && log->sq_head == NULL && !log->sync_inflight &&
+           !log->write_inflight;
 }
 
 /* ---- read path -------------------------------------------------------- */
@@ -1246,8 +1405,16 @@ int dp_log_open(dp_log_t **out, dp_ring_t *ring, const char *data_dir, const cha
         goto out;
     }
     log->dir_fd = -1;
+    log->wfd = -1;
+    log->fill_seg_base = -1;
     log->ring = ring;
     log->cfg = *cfg;
+    log->dsync = cfg->flush == DP_LOG_FLUSH_EVERY;
+    /* Room for the largest batch after a partial block, and at least 1 MiB
+     * so one write can carry a large group commit. */
+    log->wb_cap = (uint32_t)align_up((uint64_t)cfg->batch_bytes_max + DIO_ALIGN);
+    if (log->wb_cap < (1u << 20))
+        log->wb_cap = 1u << 20;
     n = snprintf(log->dir, sizeof(log->dir), "%s/%s-%" PRId32, data_dir, topic, partition);
     if (n < 0 || (size_t)n >= sizeof(log->dir)) {
         rc = -ENAMETOOLONG;
@@ -1296,6 +1463,10 @@ int dp_log_close(dp_log_t *log)
         return -EBUSY;
     for (uint32_t i = 0; i < log->nsegs; i++)
         seg_close(&log->segs[i]);
+    if (log->wfd >= 0)
+        close(log->wfd);
+    free(log->wb[0].p);
+    free(log->wb[1].p);
     close(log->dir_fd);
     free(log->segs);
     free(log->scan_buf);

@@ -65,19 +65,15 @@ typedef void (*dp_log_append_cb)(dp_log_append_t *req, int result);
  * Fields are private except base_offset and last_offset.
  */
 struct dp_log_append {
-    dp_ring_op_t op;       /**< private: the write */
     dp_log_append_t *next; /**< private: queue link */
     dp_log_t *log;         /**< private */
     const uint8_t *buf;    /**< private: the batch, caller-owned */
     uint32_t len;          /**< private */
-    uint32_t done;         /**< private: bytes written so far */
-    int fd;                /**< private: segment file */
     uint64_t pos;          /**< private: file position */
     int64_t seg_base;      /**< private: segment base offset */
     int64_t base_offset;   /**< assigned first offset */
     int64_t last_offset;   /**< assigned last offset */
     unsigned flags;        /**< private: DP_LOG_APPEND_* */
-    int inflight;          /**< private: write op in the ring */
     int written;           /**< private */
     int result;            /**< private */
     dp_log_append_cb cb;   /**< private */

@@ -106,6 +106,19 @@ int dp_ring_prep_write(dp_ring_t *ring, dp_ring_op_t *op, int fd, const void *bu
     return 0;
 }
 
+int dp_ring_prep_write_flags(dp_ring_t *ring, dp_ring_op_t *op, int fd, const void *buf,
+                             unsigned len, uint64_t off, int rw_flags, dp_ring_cb cb, void *ctx)
+{
+    struct io_uring_sqe *sqe = get_sqe(ring, op, cb, ctx);
+
+    if (sqe == NULL)
+        return -EBUSY;
+    io_uring_prep_write(sqe, fd, buf, len, off);
+    sqe->rw_flags = rw_flags;
+    tag(sqe, op);
+    return 0;
+}
+
 int dp_ring_prep_readv(dp_ring_t *ring, dp_ring_op_t *op, int fd, const struct iovec *iov,
                        unsigned iovcnt, uint64_t off, dp_ring_cb cb, void *ctx)
 {

@@ -63,6 +63,9 @@ int dp_ring_prep_read(dp_ring_t *ring, dp_ring_op_t *op, int fd, void *buf, unsi
 /** Write `len` bytes at file offset `off`. See dp_ring_prep_read. */
 int dp_ring_prep_write(dp_ring_t *ring, dp_ring_op_t *op, int fd, const void *buf, unsigned len,
                        uint64_t off, dp_ring_cb cb, void *ctx);
+/** As dp_ring_prep_write, with RWF_* flags (e.g. RWF_DSYNC: complete once durable). */
+int dp_ring_prep_write_flags(dp_ring_t *ring, dp_ring_op_t *op, int fd, const void *buf,
+                             unsigned len, uint64_t off, int rw_flags, dp_ring_cb cb, void *ctx);
 /** Vectored read; `iov` must stay valid until the callback. */
 int dp_ring_prep_readv(dp_ring_t *ring, dp_ring_op_t *op, int fd, const struct iovec *iov,
                        unsigned iovcnt, uint64_t off, dp_ring_cb cb, void *ctx);
