@@ -325,6 +325,13 @@ static void write_cb(dp_ring_op_t *op);
 static void sync_cb(dp_ring_op_t *op);
 static void progress(dp_log_t *log);
 
+static void note_commit(dp_log_t *log)
+{
+    log->stats.syncs++;
+    if (log->cfg.commits_total != NULL)
+        dp_counter_add(log->cfg.commits_total, 1);
+}
+
 static uint64_t align_down(uint64_t v)
 {
     return v & ~(uint64_t)(DIO_ALIGN - 1);
@@ -524,7 +531,7 @@ static void write_cb(dp_ring_op_t *op)
                 a->written = 1;
         }
         if (log->dsync)
-            log->stats.syncs++;
+            note_commit(log);
     }
     progress(log);
 }
@@ -584,7 +591,7 @@ static void sync_cb(dp_ring_op_t *op)
         log->durable_offset = log->sync_target;
         log->unsynced_bytes -= log->sync_bytes;
         log->last_sync_ms = log->clock_ms;
-        log->stats.syncs++;
+        note_commit(log);
     }
     progress(log);
 }

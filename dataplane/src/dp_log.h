@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "dp_batch.h"
+#include "dp_metrics.h"
 #include "dp_ring.h"
 
 /** When the log issues fdatasync for written data. */
@@ -29,13 +30,14 @@ typedef struct dp_log_config {
     uint64_t flush_bytes;          /**< for DP_LOG_FLUSH_BYTES (1 MiB) */
     int64_t retention_ms;          /**< delete segments older than this; -1 never */
     int64_t retention_bytes;       /**< keep the log under this size; -1 never */
+    dp_counter_t *commits_total;   /**< optional: bumped per durable commit (shared metric) */
 } dp_log_config_t;
 
 /** Counters, readable at any time from the owning thread. */
 typedef struct dp_log_stats {
     uint64_t appends;          /**< batches accepted */
     uint64_t bytes;            /**< bytes accepted */
-    uint64_t syncs;            /**< fdatasyncs completed */
+    uint64_t syncs;            /**< durable commits: RWF_DSYNC writes and fdatasyncs */
     uint64_t rolls;            /**< segments created by appends */
     uint64_t segments_deleted; /**< by retention or log start advancement */
     uint64_t truncations;      /**< torn tails cut at open */

@@ -95,6 +95,7 @@ int dp_part_open_topic(dp_worker_t *w, const dp_topic_t *t, bool fresh, char *er
         lc.segment_bytes = t->segment_bytes;
         lc.retention_ms = t->retention_ms;
         lc.retention_bytes = t->retention_bytes;
+        lc.commits_total = &w->m.log_commits;
         part->flush_every = lc.flush == DP_LOG_FLUSH_EVERY;
         rc = dp_log_open(&part->log, &w->ring, st->cfg.data_dir, t->name, p, &lc, err, errlen);
         if (rc == 0)

@@ -51,6 +51,7 @@ typedef struct dp_wmetrics {
     dp_counter_t produce_errors;
     dp_counter_t protocol_errors; /* connections closed for bad frames */
     dp_counter_t connections;     /* accepted */
+    dp_counter_t log_commits;     /* durable commits (RWF_DSYNC writes, fdatasyncs) */
     dp_gauge_t open_connections;
     dp_gauge_t offline_partitions; /* failed recovery: not served */
     dp_hist_t produce_latency;     /* complete request -> response queued */

@@ -88,7 +88,7 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
                 {DP_KAPI_DESCRIBE_CONFIGS, "DescribeConfigs"}};
     dp_store_t *st = ctx;
     dp_hist_t produce, fetch;
-    uint64_t pb = 0, pbat = 0, fb = 0, perr = 0, proto = 0, conns = 0;
+    uint64_t pb = 0, pbat = 0, fb = 0, perr = 0, proto = 0, conns = 0, commits = 0;
     int64_t open = 0, offline = 0;
 
     dp_hist_init(&produce);
@@ -102,6 +102,7 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
         perr += dp_counter_get(&m->produce_errors);
         proto += dp_counter_get(&m->protocol_errors);
         conns += dp_counter_get(&m->connections);
+        commits += dp_counter_get(&m->log_commits);
         open += dp_gauge_get(&m->open_connections);
         offline += dp_gauge_get(&m->offline_partitions);
         dp_hist_merge(&produce, &m->produce_latency);
@@ -118,12 +119,15 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
     dp_metrics_counter(out, "weir_store_protocol_errors_total",
                        "Connections closed for protocol errors", NULL, proto);
     dp_metrics_counter(out, "weir_store_connections_total", "Connections accepted", NULL, conns);
+    dp_metrics_counter(out, "weir_store_fsyncs_total",
+                       "Durable log commits: RWF_DSYNC segment writes and fdatasyncs", NULL,
+                       commits);
     dp_metrics_gauge(out, "weir_store_connections", "Open connections", NULL, open);
     dp_metrics_gauge(out, "weir_store_offline_partitions",
                      "Partitions not served: recovery found damage before the tail", NULL, offline);
     dp_metrics_hist(out, "weir_store_produce_latency_seconds",
                     "Produce request received to response queued (acks=all includes "
-                    "fdatasync)",
+                    "the durable write)",
                     NULL, &produce);
     dp_metrics_hist(out, "weir_store_fetch_latency_seconds",
                     "Fetch request received to response queued (includes long-poll wait)", NULL,
