@@ -5,6 +5,7 @@
 #include "dp_srv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -89,6 +90,7 @@ int dp_part_open_topic(dp_worker_t *w, const dp_topic_t *t, bool fresh, char *er
         part = calloc(1, sizeof(*part));
         if (part == NULL)
             return -ENOMEM;
+        part->ra_fd = -1;
         part->topic_id = t->id;
         part->partition = p;
         snprintf(part->topic, sizeof(part->topic), "%s", t->name);
@@ -448,6 +450,37 @@ static void read_cb(dp_ring_op_t *rop)
     reply(op->owner, op);
 }
 
+/* Bytes of readahead hinted past a fetch: a few fetches' worth. */
+#define RA_BYTES (4u << 20)
+
+static void ra_cb(dp_ring_op_t *rop)
+{
+    dp_part_t *part = rop->ctx;
+
+    part->ra_inflight = false;
+    part->reads_inflight--;
+}
+
+/* Hints the kernel to read ahead of a sequential consumer whose last read
+ * ended at `end` of `fd`. A hint that cannot be queued is simply skipped. */
+static void hint_readahead(dp_worker_t *w, dp_part_t *part, int fd, uint64_t end)
+{
+    uint64_t from;
+
+    if (part->ra_inflight)
+        return;
+    if (part->ra_fd == fd && end + RA_BYTES / 2 <= part->ra_end)
+        return; /* still well inside the last hinted range */
+    from = part->ra_fd == fd && part->ra_end > end ? part->ra_end : end;
+    if (dp_ring_prep_fadvise(&w->ring, &part->ra_op, fd, from, RA_BYTES, POSIX_FADV_WILLNEED,
+                             ra_cb, part) != 0)
+        return;
+    part->ra_inflight = true;
+    part->reads_inflight++;
+    part->ra_fd = fd;
+    part->ra_end = from + RA_BYTES;
+}
+
 static void exec_fetch(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
 {
     int64_t off = op->u.fetch.offset;
@@ -495,8 +528,12 @@ static void exec_fetch(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
         acc += sl->len;
     }
     op->u.fetch.got = acc;
-    if (op->u.fetch.reads > 0)
+    if (op->u.fetch.reads > 0) {
+        const dp_log_slice_t *last = &op->u.fetch.sl[op->u.fetch.reads - 1];
+
+        hint_readahead(w, part, last->fd, last->pos + last->len);
         return;
+    }
     op->error = DP_KERR_KAFKA_STORAGE_ERROR;
     op->u.fetch.got = 0;
 done:

@@ -119,6 +119,18 @@ int dp_ring_prep_write_flags(dp_ring_t *ring, dp_ring_op_t *op, int fd, const vo
     return 0;
 }
 
+int dp_ring_prep_fadvise(dp_ring_t *ring, dp_ring_op_t *op, int fd, uint64_t off, uint32_t len,
+                         int advice, dp_ring_cb cb, void *ctx)
+{
+    struct io_uring_sqe *sqe = get_sqe(ring, op, cb, ctx);
+
+    if (sqe == NULL)
+        return -EBUSY;
+    io_uring_prep_fadvise(sqe, fd, off, len, advice);
+    tag(sqe, op);
+    return 0;
+}
+
 int dp_ring_prep_readv(dp_ring_t *ring, dp_ring_op_t *op, int fd, const struct iovec *iov,
                        unsigned iovcnt, uint64_t off, dp_ring_cb cb, void *ctx)
 {

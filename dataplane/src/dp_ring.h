@@ -66,6 +66,9 @@ int dp_ring_prep_write(dp_ring_t *ring, dp_ring_op_t *op, int fd, const void *bu
 /** As dp_ring_prep_write, with RWF_* flags (e.g. RWF_DSYNC: complete once durable). */
 int dp_ring_prep_write_flags(dp_ring_t *ring, dp_ring_op_t *op, int fd, const void *buf,
                              unsigned len, uint64_t off, int rw_flags, dp_ring_cb cb, void *ctx);
+/** posix_fadvise(fd, off, len, advice), e.g. POSIX_FADV_WILLNEED to start readahead. */
+int dp_ring_prep_fadvise(dp_ring_t *ring, dp_ring_op_t *op, int fd, uint64_t off, uint32_t len,
+                         int advice, dp_ring_cb cb, void *ctx);
 /** Vectored read; `iov` must stay valid until the callback. */
 int dp_ring_prep_readv(dp_ring_t *ring, dp_ring_op_t *op, int fd, const struct iovec *iov,
                        unsigned iovcnt, uint64_t off, dp_ring_cb cb, void *ctx);

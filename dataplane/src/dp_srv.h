@@ -75,7 +75,14 @@ struct dp_part {
     bool on_watch_list;
     bool deleting;
     bool flush_every; /* log flush policy EVERY: hw is the durable offset */
-    uint32_t reads_inflight;
+    uint32_t reads_inflight; /* fetch reads and readahead hints in the ring */
+    /* Readahead for sequential consumers: segments are written around the
+     * page cache, so a fetch behind the tail would otherwise read the disk
+     * in fetch-sized pieces. One WILLNEED hint at a time, ahead of reads. */
+    dp_ring_op_t ra_op;
+    bool ra_inflight;
+    int ra_fd;
+    uint64_t ra_end;
 };
 
 /** Partition-op kinds (dp_pop_t.kind). */
