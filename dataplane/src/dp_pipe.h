@@ -20,6 +20,7 @@
 
 #include "dp_ser.h"
 #include "dp_val.h"
+#include "dp_win.h"
 
 typedef struct dp_pipe dp_pipe_t;
 
@@ -33,12 +34,12 @@ typedef struct dp_pipe dp_pipe_t;
  * and the payload and key are the original bytes.
  */
 typedef struct dp_pipe_out {
-    uint32_t output;         /**< index into spec outputs[], or DP_PIPE_DLQ */
-    const char *key;         /**< record key (NULL: none) */
-    const char *payload;     /**< payload bytes (NULL: none) */
-    const dp_hdr_t *hdrs;    /**< headers, incl. `watermark`/`eventtime` when enabled */
-    const char *part_key;    /**< bytes to hash for the partition (murmur2, as Kafka); NULL: use key */
-    int64_t ts_ms;           /**< record timestamp to write */
+    uint32_t output;      /**< index into spec outputs[], or DP_PIPE_DLQ */
+    const char *key;      /**< record key (NULL: none) */
+    const char *payload;  /**< payload bytes (NULL: none) */
+    const dp_hdr_t *hdrs; /**< headers, incl. `watermark`/`eventtime` when enabled */
+    const char *part_key; /**< bytes to hash for the partition (murmur2, as Kafka); NULL: use key */
+    int64_t ts_ms;        /**< record timestamp to write */
     uint32_t key_len;
     uint32_t payload_len;
     uint32_t nhdrs;
@@ -48,12 +49,78 @@ typedef struct dp_pipe_out {
 /** Output callback. Must not call back into the pipe. */
 typedef void (*dp_pipe_emit_cb)(void *ctx, const dp_pipe_out_t *out);
 
+/**
+ * One call to a UDF (operators of type udf, and windows with `udf`), handed
+ * to dp_pipe_opts_t.udf_submit. Everything is borrowed for the duration of
+ * the submit call: the UDF channel copies what it sends and keeps `op` and
+ * the source fields to echo them in its dp_pipe_udf_reply_t.
+ */
+typedef struct dp_pipe_udf_req {
+    uint32_t op;              /**< operator index in spec operators[] */
+    uint32_t udf;             /**< index in spec udfs[] */
+    const char *key;          /**< record key (NULL: none) */
+    const char *payload;      /**< record payload, encoded (NULL: none; window calls: NULL) */
+    const dp_hdr_t *hdrs;     /**< record headers (window calls: none) */
+    const dp_win_rec_t *recs; /**< window calls: the window's records, in arrival order */
+    int64_t event_ms;         /**< event time of the record (window: end - 1) */
+    int64_t ts_ms;            /**< record timestamp */
+    int64_t win_start_ms;     /**< window calls: [start, end) */
+    int64_t win_end_ms;
+    int64_t offset;    /**< source offset (-1: a derived record) */
+    int32_t partition; /**< source partition (-1: a derived record) */
+    uint32_t input;    /**< source input index (UINT32_MAX: a derived record) */
+    uint32_t key_len;
+    uint32_t payload_len;
+    uint32_t nhdrs;
+    uint32_t nrecs;
+    bool window;  /**< a window call (GrpcPayloadCollection of recs) */
+    bool partial; /**< window calls: idle release (srp `partial` header) */
+} dp_pipe_udf_req_t;
+
+/**
+ * Submits a UDF call asynchronously. Returns 0 when the channel took the call
+ * (it must later answer with dp_pipe_udf_result, success or failure), or a
+ * negative errno: the record is then dead-lettered with that error. It must
+ * not call back into the pipe. Flow control (in-flight limits) is the
+ * channel's: it pauses inputs through dp_proc, it does not refuse here.
+ */
+typedef int (*dp_pipe_udf_submit_cb)(void *ctx, const dp_pipe_udf_req_t *req);
+
+/**
+ * A UDF answer (one per output record: a window UDF answering with a
+ * GrpcPayloadCollection of n payloads calls dp_pipe_udf_result n times).
+ */
+typedef struct dp_pipe_udf_reply {
+    uint32_t op;          /**< the request's op */
+    int grpc_status;      /**< 0: OK; else a failure: dead-letter with weir.grpc.status */
+    const char *error;    /**< failures: text for weir.error (NUL-terminated; NULL: none) */
+    const char *key;      /**< OK: the output key; failure: the request's key */
+    const char *payload;  /**< OK: the UDF's payload; failure: the request's payload */
+    const dp_hdr_t *hdrs; /**< OK: the UDF's headers; failure: the request's headers */
+    int64_t event_ms;     /**< event time for the output record (the request's) */
+    int64_t ts_ms;        /**< timestamp for the output record (the request's) */
+    int64_t offset;       /**< the request's source fields, for the dead-letter headers */
+    int32_t partition;
+    uint32_t input;
+    uint32_t key_len;
+    uint32_t payload_len;
+    uint32_t nhdrs;
+} dp_pipe_udf_reply_t;
+
 /** Options for dp_pipe_new. */
 typedef struct dp_pipe_opts {
     dp_pipe_emit_cb emit; /**< required */
     void *ctx;
     size_t state_bytes_max; /**< 0: the spec's state.maxBytes (default 256 MiB) */
     bool blackhole;         /**< benchmark sink: run everything but skip output encoding */
+    /**
+     * UDF channel (docs/internals/pipeline-engine.md, "UDFs"). Required when
+     * the spec has a udf operator or a window with `udf`: dp_pipe_new fails
+     * with -EINVAL if it is NULL then. Answers come back through
+     * dp_pipe_udf_result.
+     */
+    dp_pipe_udf_submit_cb udf_submit;
+    void *udf_ctx;
 } dp_pipe_opts_t;
 
 /** A record as read from an input (borrowed for the duration of the call). */
@@ -132,6 +199,16 @@ uint32_t dp_pipe_nslots(const dp_pipe_t *pipe);
  * in-process generator): row->partition, event_ms and ts_ms must be set.
  */
 int dp_pipe_push_row(dp_pipe_t *pipe, uint32_t i, dp_row_t *row, int64_t now_ms);
+
+/**
+ * Feeds one UDF answer into the pipe at processing time `now_ms`: on success
+ * the record runs through everything downstream of operator reply->op (its
+ * payload decoded per the UDF's contentType: JSON for application/json, raw
+ * otherwise); on failure it goes to the dead-letter output with
+ * `weir.error`, `weir.grpc.status` and the source headers. Returns 0, or
+ * -EINVAL when reply->op is not a UDF operator or UDF window.
+ */
+int dp_pipe_udf_result(dp_pipe_t *pipe, const dp_pipe_udf_reply_t *reply, int64_t now_ms);
 
 /**
  * Advances processing time: idle partitions stop holding the watermark
