@@ -83,7 +83,7 @@ struct dp_log {
     uint64_t written_pos;  /* file position written in the fill segment */
     dp_ring_op_t write_op;
     int write_inflight;
-    int write_buf;         /* buffer of the write in flight */
+    int write_buf; /* buffer of the write in flight */
     uint64_t write_pos, write_len, write_done, write_end;
     int64_t flush_upto; /* dp_log_flush: sync regardless until durable here */
     int64_t sync_target;
@@ -419,10 +419,9 @@ static int submit_write(dp_log_t *log)
     uint64_t len = log->write_len - log->write_done;
     int rc;
 
-    rc = dp_ring_prep_write_flags(log->ring, &log->write_op, log->wfd,
-                                  log->wb[log->write_buf].p + log->write_done, (unsigned)len,
-                                  log->write_pos + log->write_done, log->dsync ? RWF_DSYNC : 0,
-                                  write_cb, log);
+    rc = dp_ring_prep_write_flags(
+        log->ring, &log->write_op, log->wfd, log->wb[log->write_buf].p + log->write_done,
+        (unsigned)len, log->write_pos + log->write_done, log->dsync ? RWF_DSYNC : 0, write_cb, log);
     if (rc < 0) {
         log_fail(log, rc, "%s: cannot queue write: %s", log->dir, strerror(-rc));
         return rc;
@@ -509,8 +508,7 @@ static void write_cb(dp_ring_op_t *op)
         log_fail(log, op->res, "%s: write at %" PRIu64 " failed: %s", log->dir, log->write_pos,
                  strerror(-op->res));
     } else if (op->res == 0) {
-        log_fail(log, -EIO, "%s: write at %" PRIu64 " made no progress", log->dir,
-                 log->write_pos);
+        log_fail(log, -EIO, "%s: write at %" PRIu64 " made no progress", log->dir, log->write_pos);
     } else if (log->error == 0) {
         assert((uint64_t)op->res <= log->write_len - log->write_done);
         log->write_done += (uint64_t)op->res;

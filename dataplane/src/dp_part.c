@@ -472,8 +472,8 @@ static void hint_readahead(dp_worker_t *w, dp_part_t *part, int fd, uint64_t end
     if (part->ra_fd == fd && end + RA_BYTES / 2 <= part->ra_end)
         return; /* still well inside the last hinted range */
     from = part->ra_fd == fd && part->ra_end > end ? part->ra_end : end;
-    if (dp_ring_prep_fadvise(&w->ring, &part->ra_op, fd, from, RA_BYTES, POSIX_FADV_WILLNEED,
-                             ra_cb, part) != 0)
+    if (dp_ring_prep_fadvise(&w->ring, &part->ra_op, fd, from, RA_BYTES, POSIX_FADV_WILLNEED, ra_cb,
+                             part) != 0)
         return;
     part->ra_inflight = true;
     part->reads_inflight++;

@@ -74,7 +74,7 @@ struct dp_part {
     char dead_dir[4200];  /* renamed directory awaiting removal */
     bool on_watch_list;
     bool deleting;
-    bool flush_every; /* log flush policy EVERY: hw is the durable offset */
+    bool flush_every;        /* log flush policy EVERY: hw is the durable offset */
     uint32_t reads_inflight; /* fetch reads and readahead hints in the ring */
     /* Readahead for sequential consumers: segments are written around the
      * page cache, so a fetch behind the tail would otherwise read the disk

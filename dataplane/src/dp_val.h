@@ -64,59 +64,67 @@ typedef struct dp_hdr {
  * lives until that owner releases it.
  */
 typedef struct dp_row {
-    int64_t event_ms;   /**< event time, from the input's time attribute */
-    int64_t ts_ms;      /**< the record's own timestamp */
-    const char *key;    /**< record key (NULL: none) */
-    const char *payload;/**< payload bytes as received (NULL: none) */
+    int64_t event_ms;    /**< event time, from the input's time attribute */
+    int64_t ts_ms;       /**< the record's own timestamp */
+    const char *key;     /**< record key (NULL: none) */
+    const char *payload; /**< payload bytes as received (NULL: none) */
     const dp_hdr_t *hdrs;
-    dp_val_t *slots;    /**< values of the compiled field paths, by slot index */
-    int64_t offset;     /**< source offset (-1: not from an input) */
+    dp_val_t *slots; /**< values of the compiled field paths, by slot index */
+    int64_t offset;  /**< source offset (-1: not from an input) */
     uint32_t key_len;
     uint32_t payload_len;
     uint32_t nhdrs;
     uint32_t nslots;
-    int32_t partition;  /**< source partition (-1: none) */
-    uint16_t input;     /**< index of the source input in the spec */
-    uint16_t flags;     /**< DP_ROW_* */
+    int32_t partition; /**< source partition (-1: none) */
+    uint16_t input;    /**< index of the source input in the spec */
+    uint16_t flags;    /**< DP_ROW_* */
 } dp_row_t;
 
 /** Row flag: a slot value was changed after decoding (map), so an output must re-encode. */
 #define DP_ROW_MODIFIED 0x1
 
-static inline dp_val_t dp_val_missing(void) {
+static inline dp_val_t dp_val_missing(void)
+{
     dp_val_t v = {.type = DP_VAL_MISSING};
     return v;
 }
-static inline dp_val_t dp_val_null(void) {
+static inline dp_val_t dp_val_null(void)
+{
     dp_val_t v = {.type = DP_VAL_NULL};
     return v;
 }
-static inline dp_val_t dp_val_bool(bool b) {
+static inline dp_val_t dp_val_bool(bool b)
+{
     dp_val_t v = {.type = DP_VAL_BOOL};
     v.u.b = b;
     return v;
 }
-static inline dp_val_t dp_val_int(int64_t i) {
+static inline dp_val_t dp_val_int(int64_t i)
+{
     dp_val_t v = {.type = DP_VAL_INT};
     v.u.i = i;
     return v;
 }
-static inline dp_val_t dp_val_double(double d) {
+static inline dp_val_t dp_val_double(double d)
+{
     dp_val_t v = {.type = DP_VAL_DOUBLE};
     v.u.d = d;
     return v;
 }
-static inline dp_val_t dp_val_str(const char *s, uint32_t len) {
+static inline dp_val_t dp_val_str(const char *s, uint32_t len)
+{
     dp_val_t v = {.type = DP_VAL_STR, .len = len};
     v.u.s = s;
     return v;
 }
-static inline dp_val_t dp_val_err(dp_val_err_t e) {
+static inline dp_val_t dp_val_err(dp_val_err_t e)
+{
     dp_val_t v = {.type = DP_VAL_ERR};
     v.u.err = (int)e;
     return v;
 }
-static inline bool dp_val_is_err(const dp_val_t *v) {
+static inline bool dp_val_is_err(const dp_val_t *v)
+{
     return v->type == DP_VAL_ERR;
 }
 
