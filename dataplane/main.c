@@ -2,6 +2,7 @@
 /* weir-dataplane: the store and processor roles, plus `validate` for pipeline
  * specs. Thin: everything it calls lives in dp_core / weir_common. */
 #include "dp_config.h"
+#include "dp_proc.h"
 #include "dp_store.h"
 #include "wc_log.h"
 #include "wc_spec.h"
@@ -125,19 +126,21 @@ int main(int argc, char **argv)
     case DP_ROLE_STORE:
         return run_store(&cfg);
     case DP_ROLE_PROCESSOR: {
-        json_t *spec = NULL;
+        dp_proc_config_t pc;
 
         if (cfg.spec_path == NULL) {
             wc_log(WC_LOG_ERROR, "dataplane", "the processor role needs --spec or WEIR_SPEC", NULL);
             return EXIT_USAGE;
         }
-        if (wc_spec_load_file(cfg.spec_path, &spec, err, sizeof(err)) != 0) {
-            wc_log(WC_LOG_ERROR, "dataplane", "invalid pipeline spec", "{s:s}", "error", err);
-            return EXIT_DATAERR;
-        }
-        json_decref(spec);
-        wc_log(WC_LOG_ERROR, "dataplane", "the processor runtime is not built yet", NULL);
-        return EXIT_CONFIG;
+        dp_proc_config_defaults(&pc);
+        pc.spec_path = cfg.spec_path;
+        pc.checkpoint_dir = cfg.checkpoint_dir;
+        pc.data_dir = cfg.data_dir;
+        pc.pod_name = cfg.pod_name;
+        pc.replica_index = cfg.replica_index;
+        pc.replicas = cfg.replicas;
+        pc.http_port = cfg.http_port_set ? cfg.http_port : -1;
+        return dp_proc_run(&pc);
     }
     case DP_ROLE_NONE:
     default:

@@ -27,6 +27,9 @@ const char dp_config_usage[] =
     "  --advertised-host H  host announced to clients [WEIR_ADVERTISED_HOST]\n"
     "  --http-port P        metrics/health port, 0 disables, default 9400 [WEIR_HTTP_PORT]\n"
     "  --workers N          worker threads, 0 = one per CPU [WEIR_WORKERS]\n"
+    "processor options:\n"
+    "  --checkpoint-dir DIR checkpoint directory; overrides the spec's checkpoint.dir\n"
+    "                       (default: the spec's, else DATA_DIR/checkpoints)\n"
     "store options:\n"
     "  --segment-bytes N    preallocated segment size, default 134217728 [WEIR_SEGMENT_BYTES]\n"
     "  --flush POLICY       every | interval:MS | bytes:N, default every [WEIR_FLUSH]\n"
@@ -139,6 +142,11 @@ static int set_option(dp_config_t *cfg, const char *name, const char *value, cha
         cfg->advertised_host = value;
     } else if (strcmp(name, "http-port") == 0) {
         rc = parse_int(value, 0, 65535, &cfg->http_port);
+        cfg->http_port_set = rc == 0;
+    } else if (strcmp(name, "checkpoint-dir") == 0) {
+        if (value[0] == '\0')
+            return wc_fail(err, errlen, "invalid value \"\" for checkpoint-dir");
+        cfg->checkpoint_dir = value;
     } else if (strcmp(name, "workers") == 0) {
         rc = parse_int(value, 0, 256, &cfg->workers);
     } else if (strcmp(name, "segment-bytes") == 0) {
@@ -239,6 +247,7 @@ int dp_config_apply_args(dp_config_t *cfg, int argc, char **argv, char *err, siz
         {"auto-create-topics", required_argument, NULL, 0},
         {"worker-memory-mb", required_argument, NULL, 0},
         {"sqpoll", required_argument, NULL, 0},
+        {"checkpoint-dir", required_argument, NULL, 0},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

@@ -32,6 +32,8 @@ typedef struct dp_config {
     int replicas;                /**< replica count for placement */
     int kafka_port;              /**< store listener */
     int http_port;               /**< metrics and health; 0 disables */
+    int http_port_set;           /**< 1 when --http-port / WEIR_HTTP_PORT was given */
+    const char *checkpoint_dir;  /**< processor: --checkpoint-dir (overrides the spec) */
     int workers;                 /**< 0 = one per CPU */
     /* store tuning; 0 / NULL keep the store's defaults */
     long long segment_bytes;   /**< --segment-bytes */

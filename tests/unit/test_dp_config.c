@@ -111,6 +111,38 @@ static void test_bad_values(void **state)
     assert_non_null(strstr(err, "workers"));
 }
 
+static void test_processor_options(void **state)
+{
+    char *env[] = {"WEIR_ROLE=processor", "WEIR_SPEC=/etc/weir/pipeline.json", NULL};
+    char *argv[] = {"weir-dataplane", "--checkpoint-dir", "/ckpt", "--pod-name", "proc-2", NULL};
+    char *argv_port[] = {"weir-dataplane", "--http-port", "0", NULL};
+    char *argv_empty[] = {"weir-dataplane", "--checkpoint-dir=", NULL};
+    char *env_port[] = {"WEIR_HTTP_PORT=19401", NULL};
+    dp_config_t cfg;
+    char err[256];
+
+    dp_config_defaults(&cfg);
+    assert_null(cfg.checkpoint_dir);
+    assert_int_equal(cfg.http_port_set, 0);
+    assert_int_equal(dp_config_apply_env(&cfg, env, err, sizeof(err)), 0);
+    assert_int_equal(cfg.role, DP_ROLE_PROCESSOR);
+    assert_string_equal(cfg.spec_path, "/etc/weir/pipeline.json");
+    assert_int_equal(dp_config_apply_args(&cfg, 5, argv, err, sizeof(err)), 0);
+    assert_string_equal(cfg.checkpoint_dir, "/ckpt");
+    assert_int_equal(cfg.replica_index, 2);
+    assert_int_equal(cfg.http_port_set, 0); /* the default is not "given" */
+    assert_int_equal(dp_config_apply_args(&cfg, 3, argv_port, err, sizeof(err)), 0);
+    assert_int_equal(cfg.http_port, 0);
+    assert_int_equal(cfg.http_port_set, 1);
+    dp_config_defaults(&cfg);
+    assert_int_equal(dp_config_apply_env(&cfg, env_port, err, sizeof(err)), 0);
+    assert_int_equal(cfg.http_port, 19401);
+    assert_int_equal(cfg.http_port_set, 1);
+    assert_int_equal(dp_config_apply_args(&cfg, 2, argv_empty, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "checkpoint-dir"));
+    assert_non_null(strstr(dp_config_usage, "--checkpoint-dir"));
+}
+
 static void test_help(void **state)
 {
     char *argv[] = {"weir-dataplane", "--help", NULL};
@@ -136,9 +168,13 @@ static void test_pod_ordinal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),      cmocka_unit_test(test_env_then_flags),
-        cmocka_unit_test(test_store_options), cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_help),          cmocka_unit_test(test_pod_ordinal),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_env_then_flags),
+        cmocka_unit_test(test_store_options),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_pod_ordinal),
+        cmocka_unit_test(test_processor_options),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
