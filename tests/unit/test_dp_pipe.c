@@ -340,6 +340,11 @@ CASE(join_table)
 CASE(partition_header)
 CASE(stage_chain)
 CASE(map_chain)
+CASE(proc_tumbling)
+CASE(proc_input_time)
+CASE(hopping_2p_ooo)
+CASE(session_2p_bridge)
+CASE(join_q8_selfsplit)
 
 /* ---- hand-written cases ---- */
 
@@ -762,6 +767,11 @@ int main(void)
         cmocka_unit_test(test_case_partition_header),
         cmocka_unit_test(test_case_stage_chain),
         cmocka_unit_test(test_case_map_chain),
+        cmocka_unit_test(test_case_proc_tumbling),
+        cmocka_unit_test(test_case_proc_input_time),
+        cmocka_unit_test(test_case_hopping_2p_ooo),
+        cmocka_unit_test(test_case_session_2p_bridge),
+        cmocka_unit_test(test_case_join_q8_selfsplit),
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_load_mismatch),
