@@ -9,6 +9,7 @@ start=$(date +%s)
 
 ci/install-deps.sh --all
 ci/check-format.sh
+ci/check-manifests.sh
 
 # Sanitizer build: unit tests and fuzz-corpus replays.
 ci/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DWEIR_WERROR=ON -DWEIR_ASAN=ON -DWEIR_UBSAN=ON
