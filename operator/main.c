@@ -1,18 +1,441 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* weir-operator: reconciles ClusterStream, Stream and Processor resources.
- * Thin: the Kubernetes client, informers and reconcilers live in op_core. */
+ * Thin: flags, threads and leader election here; the Kubernetes client,
+ * informers, queue and reconcilers live in op_core
+ * (docs/internals/operator.md). */
+#include "dp_http.h"
+#include "op_informer.h"
+#include "op_kube.h"
+#include "op_queue.h"
+#include "op_reconcile.h"
 #include "wc_log.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EX_USAGE 64
+#define EX_CONFIG 78
+#define LEASE_DURATION_S 15
+#define LEASE_RENEW_DEADLINE_MS 10000
+#define LEASE_RETRY_MS 2000
+#define RESYNC_MS (5 * 60 * 1000)
+
+typedef struct flags {
+    const char *kubeconfig, *context;
+    int http_port;
+    bool metrics, leader_elect;
+    const char *lease_ns, *lease_name, *identity;
+    const char *watch_namespaces;
+    const char *store_ns, *image, *pull_policy, *cluster_domain;
+    const char *store_res, *proc_res, *seccomp;
+    long watch_timeout_s;
+} flags_t;
+
+static atomic_bool g_stop;
+static atomic_bool g_leader;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&g_stop, true);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+    while (ms > 0 && !atomic_load(&g_stop)) {
+        uint64_t s = ms > 100 ? 100 : ms;
+        struct timespec ts = {0, (long)s * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= s;
+    }
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: weir-operator [flags]\n"
+          "  --kubeconfig=PATH  --context=NAME   (default: $KUBECONFIG, in-cluster, "
+          "~/.kube/config)\n"
+          "  --watch-namespaces=a,b              (empty: all; else $WEIR_NAMESPACE)\n"
+          "  --leader-elect[=true|false] --leader-election-namespace=NS "
+          "--leader-election-id=NAME\n"
+          "  --http-port=N --metrics=BOOL        /healthz, /readyz (caches synced), /metrics\n"
+          "  --store-namespace=NS --dataplane-image=IMG --dataplane-image-pull-policy=P\n"
+          "  --cluster-domain=D --store-resources=JSON --processor-resources=JSON\n"
+          "  --dataplane-seccomp-profile=JSON --watch-timeout-seconds=N --version\n",
+          f);
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    if (!v || strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+        *out = true;
+        return true;
+    }
+    if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+/* --name=value or --name value; booleans may stand alone. */
+static int parse_flags(int argc, char **argv, flags_t *f)
+{
+    for (int i = 1; i < argc; i++) {
+        char name[64];
+        const char *a = argv[i], *eq, *v = NULL;
+        if (strncmp(a, "--", 2) != 0)
+            goto bad;
+        a += 2;
+        eq = strchr(a, '=');
+        if (eq) {
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - a), a);
+            v = eq + 1;
+        } else {
+            snprintf(name, sizeof(name), "%s", a);
+        }
+        if (strcmp(name, "leader-elect") == 0 || strcmp(name, "metrics") == 0) {
+            bool *dst = name[0] == 'l' ? &f->leader_elect : &f->metrics;
+            if (!parse_bool(v, dst))
+                goto bad;
+            continue;
+        }
+        if (strcmp(name, "help") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (!v) {
+            if (i + 1 >= argc)
+                goto bad;
+            v = argv[++i];
+        }
+        if (strcmp(name, "kubeconfig") == 0)
+            f->kubeconfig = v;
+        else if (strcmp(name, "context") == 0)
+            f->context = v;
+        else if (strcmp(name, "http-port") == 0)
+            f->http_port = atoi(v);
+        else if (strcmp(name, "leader-election-namespace") == 0)
+            f->lease_ns = v;
+        else if (strcmp(name, "leader-election-id") == 0)
+            f->lease_name = v;
+        else if (strcmp(name, "leader-election-identity") == 0)
+            f->identity = v;
+        else if (strcmp(name, "watch-namespaces") == 0)
+            f->watch_namespaces = v;
+        else if (strcmp(name, "store-namespace") == 0)
+            f->store_ns = v;
+        else if (strcmp(name, "dataplane-image") == 0)
+            f->image = v;
+        else if (strcmp(name, "dataplane-image-pull-policy") == 0)
+            f->pull_policy = v;
+        else if (strcmp(name, "cluster-domain") == 0)
+            f->cluster_domain = v;
+        else if (strcmp(name, "store-resources") == 0)
+            f->store_res = v;
+        else if (strcmp(name, "processor-resources") == 0)
+            f->proc_res = v;
+        else if (strcmp(name, "dataplane-seccomp-profile") == 0)
+            f->seccomp = v;
+        else if (strcmp(name, "watch-timeout-seconds") == 0)
+            f->watch_timeout_s = atol(v);
+        else
+            goto bad;
+        continue;
+    bad:
+        fprintf(stderr, "weir-operator: bad argument %s\n", argv[i]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static op_kube_err_t new_client(op_kube_t **out, char *err, size_t errlen, void *arg)
+{
+    const flags_t *f = arg;
+    op_kube_config_t cfg = {0};
+    op_kube_err_t e = op_kube_config_auto(f->kubeconfig, f->context, NULL, &cfg, err, errlen);
+    if (e != OP_KUBE_OK)
+        return e;
+    return op_kube_new(&cfg, NULL, out, err, errlen);
+}
+
+static json_t *parse_json_flag(const char *name, const char *v, int *bad)
+{
+    json_error_t je;
+    json_t *j;
+    if (!v || !*v)
+        return NULL;
+    j = json_loads(v, 0, &je);
+    if (!j) {
+        fprintf(stderr, "weir-operator: --%s: %s\n", name, je.text);
+        *bad = 1;
+    }
+    return j;
+}
+
+typedef struct worker {
+    op_reconciler_t *r;
+} worker_t;
+
+static void *reconcile_main(void *arg)
+{
+    op_reconciler_t *r = ((worker_t *)arg)->r;
+    char key[OP_QUEUE_KEY_MAX];
+    while (!atomic_load(&g_stop)) {
+        uint64_t after = 0;
+        int rc;
+        if (!atomic_load(&g_leader)) {
+            sleep_ms(200);
+            continue;
+        }
+        rc = op_queue_get(r->queue, key, sizeof(key), 500);
+        if (rc < 0)
+            break;
+        if (rc == 0)
+            continue;
+        /* Leadership may have been lost while waiting: give the key back. */
+        if (!atomic_load(&g_leader)) {
+            op_queue_done(r->queue, key);
+            op_queue_add(r->queue, key);
+            continue;
+        }
+        if (op_reconcile_key(r, key, &after) != 0) {
+            wc_log(WC_LOG_INFO, "operator", "reconcile failed, retrying", "{s:s, s:I}", "key", key,
+                   "delay_ms", (json_int_t)op_queue_next_delay_ms(r->queue, key));
+            op_queue_add_rate_limited(r->queue, key);
+        } else {
+            op_queue_forget(r->queue, key);
+            if (after)
+                op_queue_add_after(r->queue, key, after);
+        }
+        op_queue_done(r->queue, key);
+    }
+    return NULL;
+}
+
+/* /metrics and /readyz, read from the HTTP thread: the queue, the informers
+ * and g_leader are all safe to read from any thread. */
+typedef struct http_ctx {
+    op_queue_t *queue;
+    op_informer_t **infs;
+} http_ctx_t;
+
+static int http_render(dp_mbuf_t *out, void *ctx)
+{
+    http_ctx_t *c = ctx;
+    int rc;
+
+    rc = dp_metrics_gauge(out, "weir_operator_leader",
+                          "1 while this replica holds the Lease and reconciles", NULL,
+                          atomic_load(&g_leader) ? 1 : 0);
+    if (rc == 0)
+        rc = dp_metrics_gauge(out, "weir_operator_queue_depth", "Keys waiting to be reconciled",
+                              NULL, (int64_t)op_queue_len(c->queue));
+    if (rc == 0)
+        rc = dp_metrics_family(out, "weir_operator_relists_total",
+                               "Informer relists (start, 410 Gone, broken watch)",
+                               DP_METRIC_COUNTER);
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        char labels[64];
+
+        snprintf(labels, sizeof(labels), "resource=\"%s\"", op_informer_plural(c->infs[i]));
+        rc = dp_metrics_counter(out, "weir_operator_relists_total", NULL, labels,
+                                op_informer_relists(c->infs[i]));
+    }
+    return rc;
+}
+
+static int http_ready(char *reason, size_t reasonlen, void *ctx)
+{
+    http_ctx_t *c = ctx;
+
+    for (int i = 0; i < 3; i++) {
+        if (!op_informer_synced(c->infs[i])) {
+            snprintf(reason, reasonlen, "%s cache not synced", op_informer_plural(c->infs[i]));
+            return 0;
+        }
+    }
+    return 1;
+}
 
 int main(int argc, char **argv)
 {
+    flags_t f = {.leader_elect = false, .lease_name = "weir-operator", .watch_timeout_s = 30};
+    char err[1024], host[256];
+    op_reconciler_t r = {0};
+    op_kube_t *lease_kube = NULL;
+    op_informer_t *infs[3] = {0};
+    json_t *store_res, *proc_res, *seccomp;
+    pthread_t worker_thread;
+    worker_t w = {&r};
+    bool worker_started = false;
+    http_ctx_t hctx;
+    dp_http_t *http = NULL;
+    int bad = 0, rc = EX_CONFIG;
+    uint64_t last_renew = 0, last_resync;
+    struct sigaction sa = {.sa_handler = on_signal};
+
     wc_log_init_from_env();
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("weir-operator %s\n", WEIR_VERSION);
         return 0;
     }
-    wc_log(WC_LOG_ERROR, "operator", "the reconcilers are not built yet", NULL);
-    return 78;
+    if (parse_flags(argc, argv, &f) != 0)
+        return EX_USAGE;
+    if (!f.watch_namespaces || !*f.watch_namespaces)
+        f.watch_namespaces = getenv("WEIR_NAMESPACE");
+    if (!f.identity)
+        f.identity = getenv("POD_NAME");
+    if (!f.identity || !*f.identity) {
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "weir-operator");
+        host[sizeof(host) - 1] = '\0';
+        f.identity = host;
+    }
+    if (!f.lease_ns || !*f.lease_ns)
+        f.lease_ns = getenv("POD_NAMESPACE");
+    store_res = parse_json_flag("store-resources", f.store_res, &bad);
+    proc_res = parse_json_flag("processor-resources", f.proc_res, &bad);
+    seccomp = parse_json_flag("dataplane-seccomp-profile", f.seccomp, &bad);
+    if (bad)
+        goto out;
+
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (new_client(&r.kube, err, sizeof(err), &f) != OP_KUBE_OK) {
+        wc_log(WC_LOG_ERROR, "operator", "cannot configure the Kubernetes client", "{s:s}", "error",
+               err);
+        goto out;
+    }
+    if (f.leader_elect) {
+        if (new_client(&lease_kube, err, sizeof(err), &f) != OP_KUBE_OK)
+            goto out;
+        if (!f.lease_ns || !*f.lease_ns)
+            f.lease_ns = op_kube_namespace(r.kube);
+        if (!f.lease_ns || !*f.lease_ns) {
+            wc_log(WC_LOG_ERROR, "operator", "leader election needs a namespace", NULL);
+            goto out;
+        }
+    }
+    r.render = (op_render_config_t){.dataplane_image = f.image,
+                                    .image_pull_policy = f.pull_policy,
+                                    .store_namespace = f.store_ns,
+                                    .cluster_domain = f.cluster_domain,
+                                    .store_resources = store_res,
+                                    .processor_resources = proc_res,
+                                    .seccomp_profile = seccomp};
+    r.queue = op_queue_new(500, 5 * 60 * 1000, 65536);
+    {
+        static const struct {
+            const char *plural;
+            bool cluster;
+        } res[3] = {{"clusterstreams", true}, {"streams", false}, {"processors", false}};
+        for (int i = 0; i < 3; i++) {
+            op_informer_opts_t io = {.api_version = "streaming.weir.dev/v1alpha1",
+                                     .plural = res[i].plural,
+                                     .cluster_scoped = res[i].cluster,
+                                     .namespaces = f.watch_namespaces,
+                                     .watch_timeout_s = f.watch_timeout_s};
+            infs[i] = op_informer_new(&io, new_client, &f, op_reconcile_on_event, &r);
+            if (!infs[i])
+                goto out;
+        }
+    }
+    r.cluster_streams = infs[0];
+    r.streams = infs[1];
+    r.processors = infs[2];
+    if (!r.queue)
+        goto out;
+    if (f.http_port > 0) {
+        dp_http_handlers_t hh = {
+            .render = f.metrics ? http_render : NULL, .ready = http_ready, .ctx = &hctx};
+
+        hctx = (http_ctx_t){.queue = r.queue, .infs = infs};
+        if (dp_http_start(&http, NULL, f.http_port, &hh, err, sizeof(err)) != 0) {
+            wc_log(WC_LOG_ERROR, "operator", "cannot serve metrics and health", "{s:s}", "error",
+                   err);
+            goto out;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        if (op_informer_start(infs[i]) != 0)
+            goto out;
+    if (pthread_create(&worker_thread, NULL, reconcile_main, &w) != 0)
+        goto out;
+    worker_started = true;
+    wc_log(WC_LOG_INFO, "operator", "started", "{s:s, s:b, s:s}", "identity", f.identity,
+           "leader_elect", f.leader_elect, "namespaces",
+           f.watch_namespaces && *f.watch_namespaces ? f.watch_namespaces : "*");
+
+    /* The main thread runs leader election and the periodic resync. */
+    while (!atomic_load(&g_stop) && !(op_informer_synced(infs[0]) && op_informer_synced(infs[1]) &&
+                                      op_informer_synced(infs[2])))
+        sleep_ms(100);
+    last_resync = now_ms();
+    while (!atomic_load(&g_stop)) {
+        bool was = atomic_load(&g_leader), is = true;
+        if (f.leader_elect) {
+            op_kube_err_t e = op_kube_lease_try(lease_kube, f.lease_ns, f.lease_name, f.identity,
+                                                LEASE_DURATION_S, &is, err, sizeof(err));
+            if (e == OP_KUBE_OK && is)
+                last_renew = now_ms();
+            else if (e != OP_KUBE_OK)
+                wc_log(WC_LOG_WARN, "operator", "lease round failed", "{s:s}", "error", err);
+            /* A leader that could not renew within the deadline steps down. */
+            if (e != OP_KUBE_OK)
+                is = was && now_ms() - last_renew < LEASE_RENEW_DEADLINE_MS;
+        }
+        if (is && !was) {
+            wc_log(WC_LOG_INFO, "operator", "leading", "{s:s}", "identity", f.identity);
+            atomic_store(&g_leader, true);
+            op_reconcile_enqueue_all(&r);
+        } else if (!is && was) {
+            wc_log(WC_LOG_WARN, "operator", "lost leadership: reconciling stops", NULL);
+            atomic_store(&g_leader, false);
+        }
+        if (now_ms() - last_resync >= RESYNC_MS) {
+            op_reconcile_enqueue_all(&r);
+            last_resync = now_ms();
+        }
+        sleep_ms(f.leader_elect ? LEASE_RETRY_MS : 1000);
+    }
+    rc = 0;
+    wc_log(WC_LOG_INFO, "operator", "stopping", NULL);
+out:
+    atomic_store(&g_stop, true);
+    dp_http_stop(http);
+    if (r.queue)
+        op_queue_shutdown(r.queue);
+    if (worker_started)
+        pthread_join(worker_thread, NULL);
+    if (lease_kube && atomic_load(&g_leader) &&
+        op_kube_lease_release(lease_kube, f.lease_ns, f.lease_name, f.identity, err, sizeof(err)) !=
+            OP_KUBE_OK)
+        wc_log(WC_LOG_WARN, "operator", "lease release failed", "{s:s}", "error", err);
+    for (int i = 0; i < 3; i++)
+        op_informer_free(infs[i]);
+    op_queue_free(r.queue);
+    op_kube_free(r.kube);
+    op_kube_free(lease_kube);
+    json_decref(store_res);
+    json_decref(proc_res);
+    json_decref(seccomp);
+    return rc;
 }

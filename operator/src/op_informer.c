@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* op_informer: per-namespace list+watch threads feeding a shared cache.
+ * Each thread: LIST (all pages) → replace its namespace's part of the cache →
+ * WATCH from the list's resourceVersion with bookmarks, again and again from
+ * the last seen version; 410 Gone or a broken stream → relist after a backoff
+ * delay. The cache is a jansson object "ns/name" → object under a mutex. */
+#include "op_informer.h"
+
+#include "wc_log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_NAMESPACES 64
+
+typedef struct watcher {
+    op_informer_t *inf;
+    char *ns; /* NULL: all namespaces or cluster-scoped */
+    pthread_t thread;
+    bool started, synced;
+} watcher_t;
+
+struct op_informer {
+    char *api_version, *plural;
+    bool cluster_scoped;
+    long watch_timeout_s, page_limit;
+    op_informer_client_fn client_fn;
+    void *client_arg;
+    op_informer_handler_fn handler;
+    void *handler_arg;
+    pthread_mutex_t mu;
+    json_t *cache; /* "ns/name" → object */
+    watcher_t w[MAX_NAMESPACES];
+    size_t nw;
+    atomic_bool stop;
+    atomic_ulong relists;
+};
+
+static void cache_key(char *buf, size_t len, const json_t *obj)
+{
+    const char *ns =
+        json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    snprintf(buf, len, "%s/%s", ns ? ns : "", name ? name : "");
+}
+
+op_informer_t *op_informer_new(const op_informer_opts_t *opts, op_informer_client_fn client_fn,
+                               void *client_arg, op_informer_handler_fn handler, void *handler_arg)
+{
+    op_informer_t *inf;
+    if (!opts || !opts->api_version || !opts->plural || !client_fn)
+        return NULL;
+    inf = calloc(1, sizeof(*inf));
+    if (!inf)
+        return NULL;
+    inf->api_version = strdup(opts->api_version);
+    inf->plural = strdup(opts->plural);
+    inf->cache = json_object();
+    inf->cluster_scoped = opts->cluster_scoped;
+    inf->watch_timeout_s = opts->watch_timeout_s > 0 ? opts->watch_timeout_s : 30;
+    inf->page_limit = opts->page_limit > 0 ? opts->page_limit : 500;
+    inf->client_fn = client_fn;
+    inf->client_arg = client_arg;
+    inf->handler = handler;
+    inf->handler_arg = handler_arg;
+    pthread_mutex_init(&inf->mu, NULL);
+    if (!inf->api_version || !inf->plural || !inf->cache)
+        goto fail;
+    if (!inf->cluster_scoped && opts->namespaces && *opts->namespaces) {
+        char *list = strdup(opts->namespaces), *save = NULL;
+        if (!list)
+            goto fail;
+        for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ')
+                t++;
+            if (!*t)
+                continue;
+            if (inf->nw == MAX_NAMESPACES) {
+                free(list);
+                goto fail;
+            }
+            inf->w[inf->nw].ns = strdup(t);
+            if (!inf->w[inf->nw].ns) {
+                free(list);
+                goto fail;
+            }
+            inf->w[inf->nw++].inf = inf;
+        }
+        free(list);
+    }
+    if (inf->nw == 0)
+        inf->w[inf->nw++].inf = inf;
+    return inf;
+fail:
+    op_informer_free(inf);
+    return NULL;
+}
+
+const char *op_informer_plural(const op_informer_t *inf)
+{
+    return inf->plural;
+}
+
+static void emit(op_informer_t *inf, op_kube_event_t type, const json_t *obj)
+{
+    if (inf->handler)
+        inf->handler(inf, type, obj, inf->handler_arg);
+}
+
+/* Replaces the part of the cache that belongs to `w` with `items`. */
+static void replace(watcher_t *w, json_t *items)
+{
+    op_informer_t *inf = w->inf;
+    json_t *gone = json_array(), *listed = json_object(), *item, *old;
+    const char *k;
+    void *tmp;
+    size_t i;
+    char key[600];
+    if (!gone || !listed)
+        goto out;
+    json_array_foreach (items, i, item) {
+        cache_key(key, sizeof(key), item);
+        json_object_set(listed, key, item);
+    }
+    pthread_mutex_lock(&inf->mu);
+    json_object_foreach_safe (inf->cache, tmp, k, old) {
+        const char *ns =
+            json_string_value(json_object_get(json_object_get(old, "metadata"), "namespace"));
+        if (w->ns && (!ns || strcmp(ns, w->ns) != 0))
+            continue;
+        if (!json_object_get(listed, k)) {
+            json_array_append(gone, old);
+            json_object_del(inf->cache, k);
+        }
+    }
+    json_object_update(inf->cache, listed);
+    pthread_mutex_unlock(&inf->mu);
+    json_array_foreach (gone, i, item)
+        emit(inf, OP_KUBE_EV_DELETED, item);
+    json_array_foreach (items, i, item)
+        emit(inf, OP_KUBE_EV_MODIFIED, item);
+out:
+    json_decref(gone);
+    json_decref(listed);
+}
+
+static int on_event(op_kube_event_t type, json_t *obj, void *arg)
+{
+    watcher_t *w = arg;
+    op_informer_t *inf = w->inf;
+    char key[600];
+    if (type == OP_KUBE_EV_BOOKMARK)
+        return atomic_load(&inf->stop) ? 1 : 0;
+    cache_key(key, sizeof(key), obj);
+    pthread_mutex_lock(&inf->mu);
+    if (type == OP_KUBE_EV_DELETED)
+        json_object_del(inf->cache, key);
+    else
+        json_object_set(inf->cache, key, obj);
+    pthread_mutex_unlock(&inf->mu);
+    emit(inf, type, obj);
+    return atomic_load(&inf->stop) ? 1 : 0;
+}
+
+static void sleep_ms(op_informer_t *inf, uint64_t ms)
+{
+    /* Sleep in slices so that a stop request is noticed quickly. */
+    while (ms > 0 && !atomic_load(&inf->stop)) {
+        uint64_t s = ms > 100 ? 100 : ms;
+        struct timespec ts = {(time_t)(s / 1000u), (long)(s % 1000u) * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= s;
+    }
+}
+
+static void *watch_main(void *arg)
+{
+    watcher_t *w = arg;
+    op_informer_t *inf = w->inf;
+    op_kube_t *k = NULL;
+    op_kube_backoff_t bo;
+    char path[512], rv[OP_KUBE_RV_MAX] = "", err[512];
+    bool need_list = true;
+    op_kube_backoff_init(&bo, 500, 30000, 0);
+    if (op_kube_path(path, sizeof(path), inf->api_version, inf->cluster_scoped ? NULL : w->ns,
+                     inf->plural, NULL, NULL) < 0) {
+        wc_log(WC_LOG_ERROR, "informer", "bad resource path", "{s:s}", "resource", inf->plural);
+        return NULL;
+    }
+    while (!atomic_load(&inf->stop)) {
+        op_kube_err_t e;
+        if (!k && inf->client_fn(&k, err, sizeof(err), inf->client_arg) != OP_KUBE_OK) {
+            wc_log(WC_LOG_WARN, "informer", "cannot create a client", "{s:s, s:s}", "resource",
+                   inf->plural, "error", err);
+            k = NULL;
+            sleep_ms(inf, op_kube_backoff_next(&bo));
+            continue;
+        }
+        if (need_list) {
+            json_t *items = NULL;
+            e = op_kube_list_all(k, path, inf->page_limit, &items, rv, sizeof(rv), err,
+                                 sizeof(err));
+            if (e != OP_KUBE_OK) {
+                wc_log(WC_LOG_WARN, "informer", "list failed", "{s:s, s:s, s:s}", "resource",
+                       inf->plural, "code", op_kube_err_str(e), "error", err);
+                sleep_ms(inf, op_kube_backoff_next(&bo));
+                continue;
+            }
+            atomic_fetch_add(&inf->relists, 1);
+            replace(w, items);
+            json_decref(items);
+            pthread_mutex_lock(&inf->mu);
+            w->synced = true;
+            pthread_mutex_unlock(&inf->mu);
+            need_list = false;
+        }
+        op_kube_watch_opts_t wo = {.path = path, .timeout_s = inf->watch_timeout_s};
+        e = op_kube_watch_run(k, &wo, rv, sizeof(rv), on_event, w, err, sizeof(err));
+        if (e == OP_KUBE_OK) {
+            op_kube_backoff_reset(&bo);
+            continue; /* the server ended the stream: watch again from rv */
+        }
+        if (e != OP_KUBE_ERR_GONE)
+            wc_log(WC_LOG_WARN, "informer", "watch failed, relisting", "{s:s, s:s, s:s}",
+                   "resource", inf->plural, "code", op_kube_err_str(e), "error", err);
+        need_list = true;
+        rv[0] = '\0';
+        if (e != OP_KUBE_ERR_GONE)
+            sleep_ms(inf, op_kube_backoff_next(&bo));
+    }
+    op_kube_free(k);
+    return NULL;
+}
+
+int op_informer_start(op_informer_t *inf)
+{
+    for (size_t i = 0; i < inf->nw; i++) {
+        int rc = pthread_create(&inf->w[i].thread, NULL, watch_main, &inf->w[i]);
+        if (rc != 0) {
+            op_informer_stop(inf);
+            return -rc;
+        }
+        inf->w[i].started = true;
+    }
+    return 0;
+}
+
+void op_informer_stop(op_informer_t *inf)
+{
+    atomic_store(&inf->stop, true);
+    for (size_t i = 0; i < inf->nw; i++) {
+        if (inf->w[i].started) {
+            pthread_join(inf->w[i].thread, NULL);
+            inf->w[i].started = false;
+        }
+    }
+}
+
+void op_informer_free(op_informer_t *inf)
+{
+    if (!inf)
+        return;
+    op_informer_stop(inf);
+    for (size_t i = 0; i < inf->nw; i++)
+        free(inf->w[i].ns);
+    json_decref(inf->cache);
+    free(inf->api_version);
+    free(inf->plural);
+    pthread_mutex_destroy(&inf->mu);
+    free(inf);
+}
+
+bool op_informer_synced(op_informer_t *inf)
+{
+    bool ok = true;
+    pthread_mutex_lock(&inf->mu);
+    for (size_t i = 0; i < inf->nw; i++)
+        ok = ok && inf->w[i].synced;
+    pthread_mutex_unlock(&inf->mu);
+    return ok;
+}
+
+json_t *op_informer_get(op_informer_t *inf, const char *ns, const char *name)
+{
+    char key[600];
+    json_t *o;
+    snprintf(key, sizeof(key), "%s/%s", ns ? ns : "", name ? name : "");
+    pthread_mutex_lock(&inf->mu);
+    o = json_incref(json_object_get(inf->cache, key));
+    pthread_mutex_unlock(&inf->mu);
+    return o;
+}
+
+json_t *op_informer_list(op_informer_t *inf, const char *ns)
+{
+    json_t *arr = json_array(), *o;
+    const char *k;
+    if (!arr)
+        return NULL;
+    pthread_mutex_lock(&inf->mu);
+    json_object_foreach (inf->cache, k, o) {
+        const char *ons =
+            json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"));
+        if (ns && (!ons || strcmp(ns, ons) != 0))
+            continue;
+        json_array_append(arr, o);
+    }
+    pthread_mutex_unlock(&inf->mu);
+    return arr;
+}
+
+unsigned long op_informer_relists(op_informer_t *inf)
+{
+    return atomic_load(&inf->relists);
+}

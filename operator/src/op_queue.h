@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* op_queue: the reconcilers' work queue (client-go's rate-limited workqueue).
+ * Keys are deduplicated, a key being processed is never handed out twice, and
+ * failed keys come back after a per-key exponential delay. Thread-safe.
+ * Design: docs/internals/operator.md. */
+#ifndef OP_QUEUE_H
+#define OP_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** A work queue of string keys. */
+typedef struct op_queue op_queue_t;
+
+/** Longest key (including the NUL): "<kind>/<namespace>/<name>". */
+#define OP_QUEUE_KEY_MAX 512
+
+/**
+ * Creates a queue. A key's n-th consecutive rate-limited add waits
+ * min(`max_ms`, `base_ms` * 2^n); at most `max_keys` distinct keys are tracked
+ * (adds beyond that fail with -ENOSPC). Returns NULL on allocation failure.
+ */
+op_queue_t *op_queue_new(uint64_t base_ms, uint64_t max_ms, size_t max_keys);
+
+/** Frees the queue. No thread may be using it. NULL is fine. */
+void op_queue_free(op_queue_t *q);
+
+/** Queues `key` now (a no-op if already queued; if it is being processed it
+ * is queued again when op_queue_done is called). 0, -EINVAL, -ENOSPC,
+ * -ENOMEM or -ESHUTDOWN. */
+int op_queue_add(op_queue_t *q, const char *key);
+
+/** Queues `key` after `delay_ms` (an earlier pending add wins). */
+int op_queue_add_after(op_queue_t *q, const char *key, uint64_t delay_ms);
+
+/** Queues `key` after its next backoff delay and counts one more failure. */
+int op_queue_add_rate_limited(op_queue_t *q, const char *key);
+
+/** Clears the failure count of `key` (after a successful reconcile). */
+void op_queue_forget(op_queue_t *q, const char *key);
+
+/** Consecutive failures counted for `key`. */
+unsigned op_queue_failures(op_queue_t *q, const char *key);
+
+/** The delay the next op_queue_add_rate_limited of `key` would use. */
+uint64_t op_queue_next_delay_ms(op_queue_t *q, const char *key);
+
+/**
+ * Waits up to `timeout_ms` (-1: forever) for a ready key, copies it into
+ * `key` (capacity `keylen`, at least OP_QUEUE_KEY_MAX) and marks it being
+ * processed. Returns 1 (got one), 0 (timeout) or -ESHUTDOWN.
+ */
+int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms);
+
+/** Ends processing of `key`; re-queues it if it was added meanwhile. */
+void op_queue_done(op_queue_t *q, const char *key);
+
+/** Keys ready now plus keys waiting for their delay. */
+size_t op_queue_len(op_queue_t *q);
+
+/** Wakes every waiter; later gets return -ESHUTDOWN and adds fail. */
+void op_queue_shutdown(op_queue_t *q);
+
+#endif

@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* op_reconcile: ClusterStream, Stream and Processor controllers. They read
+ * from the informer caches (never mutating cached objects), write with
+ * server-side apply (fieldManager weir-operator) and publish one Ready
+ * condition with observedGeneration through the status subresource. A
+ * missing object means it was deleted: nothing to do. */
+#include "op_reconcile.h"
+
+#include "op_topic.h"
+#include "wc_log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define GROUP_VERSION "streaming.weir.dev/v1alpha1"
+#define ERRLEN 1024
+
+/* ---------------------------------------------------------------- helpers -- */
+
+static const char *str_at(const json_t *o, const char *a, const char *b, const char *c)
+{
+    const json_t *v = json_object_get(o, a);
+    if (b)
+        v = json_object_get(v, b);
+    if (c)
+        v = json_object_get(v, c);
+    return json_string_value(v);
+}
+
+static json_int_t generation(const json_t *obj)
+{
+    return json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
+}
+
+static void now_rfc3339(char buf[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const json_t *find_condition(const json_t *obj, const char *type)
+{
+    const json_t *c;
+    size_t i;
+    json_array_foreach (json_object_get(json_object_get(obj, "status"), "conditions"), i, c) {
+        const char *t = json_string_value(json_object_get(c, "type"));
+        if (t && strcmp(t, type) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+json_t *op_reconcile_ready_condition(const json_t *obj, const char *status, const char *reason,
+                                     const char *message, const char *now)
+{
+    const json_t *prev = find_condition(obj, "Ready");
+    const char *ps = str_at(prev, "status", NULL, NULL);
+    const char *lt = str_at(prev, "lastTransitionTime", NULL, NULL);
+    if (!ps || strcmp(ps, status) != 0 || !lt)
+        lt = now;
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "type", "Ready", "status", status, "reason",
+                     reason, "message", message ? message : "", "observedGeneration",
+                     (json_int_t)generation(obj), "lastTransitionTime", lt);
+}
+
+/* Object path of `obj`'s kind, or sub-resource `sub`. */
+static int obj_path(char *buf, size_t len, const json_t *obj, const char *sub)
+{
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    const char *av = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *plural;
+    if (!kind || !av)
+        return -1;
+    if (strcmp(kind, "StatefulSet") == 0)
+        plural = "statefulsets";
+    else if (strcmp(kind, "Service") == 0)
+        plural = "services";
+    else if (strcmp(kind, "ConfigMap") == 0)
+        plural = "configmaps";
+    else if (strcmp(kind, "ClusterStream") == 0)
+        plural = "clusterstreams";
+    else if (strcmp(kind, "Stream") == 0)
+        plural = "streams";
+    else if (strcmp(kind, "Processor") == 0)
+        plural = "processors";
+    else
+        return -1;
+    return op_kube_path(buf, len, av, str_at(obj, "metadata", "namespace", NULL), plural,
+                        str_at(obj, "metadata", "name", NULL), sub);
+}
+
+static void event(op_reconciler_t *r, const json_t *obj, const char *type, const char *reason,
+                  const char *msg)
+{
+    char err[ERRLEN];
+    if (op_kube_event_create(r->kube, obj, type, reason, msg, NULL, err, sizeof(err)) != OP_KUBE_OK)
+        wc_log(WC_LOG_WARN, "reconcile", "cannot record an event", "{s:s, s:s}", "reason", reason,
+               "error", err);
+}
+
+/*
+ * Publishes Ready=`status` with `reason`/`message` plus the members of `extra`
+ * (borrowed, may be NULL) in the status of `obj`, and records an Event when
+ * the Ready status or reason changed.
+ */
+static int set_status(op_reconciler_t *r, const json_t *obj, const char *status, const char *reason,
+                      const char *message, const json_t *extra)
+{
+    char now[32], path[512], err[ERRLEN];
+    const json_t *prev = find_condition(obj, "Ready");
+    const char *ps = str_at(prev, "status", NULL, NULL), *pr = str_at(prev, "reason", NULL, NULL);
+    const char *ns = str_at(obj, "metadata", "namespace", NULL);
+    json_t *cond, *st, *patch;
+    op_kube_err_t e;
+    now_rfc3339(now);
+    cond = op_reconcile_ready_condition(obj, status, reason, message, now);
+    st = json_pack("{s:I, s:[o]}", "observedGeneration", (json_int_t)generation(obj), "conditions",
+                   cond);
+    if (!st)
+        return -1;
+    if (extra)
+        json_object_update(st, (json_t *)extra);
+    patch = json_pack("{s:O, s:O, s:{s:s}, s:o}", "apiVersion", json_object_get(obj, "apiVersion"),
+                      "kind", json_object_get(obj, "kind"), "metadata", "name",
+                      str_at(obj, "metadata", "name", NULL), "status", st);
+    if (!patch)
+        return -1;
+    if (ns)
+        json_object_set_new(json_object_get(patch, "metadata"), "namespace", json_string(ns));
+    if (obj_path(path, sizeof(path), obj, NULL) < 0) {
+        json_decref(patch);
+        return -1;
+    }
+    e = op_kube_patch_status(r->kube, path, OP_KUBE_PATCH_APPLY, patch, NULL, err, sizeof(err));
+    json_decref(patch);
+    if (e == OP_KUBE_ERR_NOT_FOUND)
+        return 0;
+    if (e != OP_KUBE_OK) {
+        wc_log(WC_LOG_WARN, "reconcile", "status update failed", "{s:s, s:s}", "object", path,
+               "error", err);
+        return -1;
+    }
+    if (!ps || strcmp(ps, status) != 0 || !pr || strcmp(pr, reason) != 0) {
+        wc_log(WC_LOG_INFO, "reconcile", "ready condition changed", "{s:s, s:s, s:s, s:s}",
+               "object", path, "status", status, "reason", reason, "message",
+               message ? message : "");
+        event(r, obj, strcmp(status, "True") == 0 ? "Normal" : "Warning", reason, message);
+    }
+    return 0;
+}
+
+/* Applies every rendered child; the first failure's detail goes to `err`. */
+static int apply_children(op_reconciler_t *r, const json_t *objects, json_t **sts, char *err,
+                          size_t errlen)
+{
+    const json_t *o;
+    size_t i;
+    char path[512];
+    json_array_foreach (objects, i, o) {
+        json_t *res = NULL;
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        if (obj_path(path, sizeof(path), o, NULL) < 0) {
+            snprintf(err, errlen, "cannot build the path of a rendered %s", kind ? kind : "?");
+            return -1;
+        }
+        if (op_kube_apply(r->kube, path, o, &res, err, errlen) != OP_KUBE_OK)
+            return -1;
+        if (sts && kind && strcmp(kind, "StatefulSet") == 0) {
+            json_decref(*sts);
+            *sts = res;
+        } else {
+            json_decref(res);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- ClusterStream -- */
+
+static const char *cs_protocol(const json_t *cs)
+{
+    return json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(cs, "spec"), "storage"), "server"),
+        "protocol"));
+}
+
+static int reconcile_cluster_stream(op_reconciler_t *r, const json_t *cs, uint64_t *after)
+{
+    char err[ERRLEN] = "";
+    op_render_out_t out = {0};
+    const char *proto = cs_protocol(cs);
+    op_render_err_t re = op_render_cluster_stream(&r->render, cs, &out, err, sizeof(err));
+    int rc = 0;
+    if (re == OP_RENDER_ERR_NOMEM)
+        return -1;
+    if (re != OP_RENDER_OK)
+        return set_status(r, cs, "False", op_render_err_reason(re), err, NULL);
+    if (proto && strcmp(proto, "weir") == 0) {
+        if (apply_children(r, out.objects, NULL, err, sizeof(err)) != 0) {
+            set_status(r, cs, "False", "ApplyFailed", err, out.status);
+            rc = -1;
+            goto out;
+        }
+        rc = set_status(r, cs, "True", "ProtocolDeployed", "store StatefulSet and Service applied",
+                        out.status);
+    } else {
+        const json_t *vars = json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(out.status, "storageAddress"), "server"),
+                "production"),
+            "variables");
+        const char *host = json_string_value(json_object_get(vars, "host"));
+        const char *port = json_string_value(json_object_get(vars, "port"));
+        int p = port ? atoi(port) : 0;
+        if (!host || p <= 0) {
+            rc = set_status(r, cs, "False", "InvalidSpec", "the URL has no host:port", NULL);
+            goto out;
+        }
+        if (op_topic_probe_tcp(host, p, r->probe_timeout_ms ? r->probe_timeout_ms : 2000, err,
+                               sizeof(err)) != 0) {
+            set_status(r, cs, "False", "ClusterStreamNotReady", err, out.status);
+            rc = -1;
+            goto out;
+        }
+        rc = set_status(r, cs, "True", "ProtocolDeployed", "broker reachable", out.status);
+        /* Bring-your-own brokers can go away: check again now and then. */
+        *after = 60000;
+    }
+out:
+    op_render_out_dispose(&out);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- Stream -- */
+
+static bool has_finalizer(const json_t *obj)
+{
+    const json_t *f;
+    size_t i;
+    json_array_foreach (json_object_get(json_object_get(obj, "metadata"), "finalizers"), i, f) {
+        if (json_string_value(f) && strcmp(json_string_value(f), OP_STREAM_FINALIZER) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Adds or removes the finalizer with a JSON patch guarded by a test of the
+ * current list, so a concurrent change is refused instead of overwritten. */
+static int set_finalizer(op_reconciler_t *r, const json_t *obj, bool present)
+{
+    char path[512], err[ERRLEN];
+    const json_t *cur = json_object_get(json_object_get(obj, "metadata"), "finalizers");
+    json_t *next = json_array(), *patch;
+    const json_t *f;
+    size_t i;
+    op_kube_err_t e;
+    json_array_foreach (cur, i, f) {
+        if (!json_string_value(f) || strcmp(json_string_value(f), OP_STREAM_FINALIZER) != 0)
+            json_array_append(next, (json_t *)f);
+    }
+    if (present)
+        json_array_append_new(next, json_string(OP_STREAM_FINALIZER));
+    if (cur)
+        patch = json_pack("[{s:s, s:s, s:O}, {s:s, s:s, s:o}]", "op", "test", "path",
+                          "/metadata/finalizers", "value", cur, "op", "replace", "path",
+                          "/metadata/finalizers", "value", next);
+    else
+        patch = json_pack("[{s:s, s:s, s:o}]", "op", "add", "path", "/metadata/finalizers", "value",
+                          next);
+    if (!patch || obj_path(path, sizeof(path), obj, NULL) < 0) {
+        json_decref(patch);
+        return -1;
+    }
+    e = op_kube_patch(r->kube, path, OP_KUBE_PATCH_JSON, patch, NULL, err, sizeof(err));
+    json_decref(patch);
+    if (e == OP_KUBE_OK || e == OP_KUBE_ERR_NOT_FOUND)
+        return 0;
+    wc_log(WC_LOG_WARN, "reconcile", "finalizer update failed", "{s:s, s:s}", "object", path,
+           "error", err);
+    return -1;
+}
+
+/* The Stream's ClusterStream name: spec.storage.clusterStream or the
+ * streaming-runtimes default <name>-cluster-stream. */
+static void cluster_of(const json_t *s, char *buf, size_t len)
+{
+    const char *c = str_at(s, "spec", "storage", "clusterStream");
+    if (c)
+        snprintf(buf, len, "%s", c);
+    else
+        snprintf(buf, len, "%s-cluster-stream", str_at(s, "metadata", "name", NULL));
+}
+
+static int partitions_of(const json_t *s)
+{
+    const json_t *spec = json_object_get(s, "spec");
+    json_int_t n = json_integer_value(json_object_get(spec, "partitionCount"));
+    if (n > 0)
+        return (int)n;
+    return json_object_get(spec, "keyExpression") || json_array_size(json_object_get(spec, "keys"))
+               ? 5
+               : 1;
+}
+
+/* Bootstrap servers of a Kafka-protocol ClusterStream, or -1 (err set). */
+static int bootstrap_of(op_reconciler_t *r, const json_t *cs, char *buf, size_t len, char *err,
+                        size_t errlen)
+{
+    json_t *addr = NULL;
+    const char *b;
+    op_render_err_t re = op_render_cluster_address(&r->render, cs, &addr, err, errlen);
+    if (re != OP_RENDER_OK)
+        return -1;
+    b = str_at(addr, "variables", "brokers", NULL);
+    if (!b)
+        b = str_at(addr, "url", NULL, NULL);
+    snprintf(buf, len, "%s", b ? b : "");
+    json_decref(addr);
+    if (!*buf) {
+        snprintf(err, errlen, "the ClusterStream has no address");
+        return -1;
+    }
+    return 0;
+}
+
+/* Delete, when the Stream's attributes.reclaimPolicy says so, else the
+ * ClusterStream's storage.reclaimPolicy; Retain by default. */
+static bool reclaim_delete(const json_t *s, const json_t *cs)
+{
+    const char *p = str_at(s, "spec", "attributes", "reclaimPolicy");
+    if (!p && cs)
+        p = str_at(cs, "spec", "storage", "reclaimPolicy");
+    return p && strcmp(p, "Delete") == 0;
+}
+
+static int finalize_stream(op_reconciler_t *r, const json_t *s, const json_t *cs)
+{
+    char boot[2048], err[ERRLEN];
+    const char *topic = str_at(s, "spec", "name", NULL);
+    const char *proto = cs ? cs_protocol(cs) : NULL;
+    if (!has_finalizer(s))
+        return 0;
+    if (reclaim_delete(s, cs) && proto && strcmp(proto, "rabbitmq") != 0 && topic) {
+        int tmo = r->topic_timeout_ms ? r->topic_timeout_ms : 5000;
+        if (bootstrap_of(r, cs, boot, sizeof(boot), err, sizeof(err)) != 0 ||
+            op_topic_delete(boot, topic, tmo, err, sizeof(err)) != 0) {
+            wc_log(WC_LOG_WARN, "reconcile", "topic deletion failed", "{s:s, s:s}", "topic", topic,
+                   "error", err);
+            event(r, s, "Warning", "TopicDeleteFailed", err);
+            return -1;
+        }
+        wc_log(WC_LOG_INFO, "reconcile", "topic deleted", "{s:s, s:s}", "topic", topic, "bootstrap",
+               boot);
+        event(r, s, "Normal", "TopicDeleted", topic);
+    }
+    return set_finalizer(r, s, false);
+}
+
+static int reconcile_stream(op_reconciler_t *r, const json_t *s, uint64_t *after)
+{
+    char csname[512], boot[2048], err[ERRLEN], msg[ERRLEN + 3072];
+    const char *topic = str_at(s, "spec", "name", NULL);
+    const char *sproto = str_at(s, "spec", "protocol", NULL), *cproto;
+    json_t *cs;
+    int rc = 0, existed = 0;
+    cluster_of(s, csname, sizeof(csname));
+    cs = op_informer_get(r->cluster_streams, NULL, csname);
+    if (str_at(s, "metadata", "deletionTimestamp", NULL)) {
+        rc = finalize_stream(r, s, cs);
+        goto out;
+    }
+    if (!has_finalizer(s) && set_finalizer(r, s, true) != 0) {
+        rc = -1;
+        goto out;
+    }
+    if (!cs) {
+        snprintf(msg, sizeof(msg), "ClusterStream %s not found", csname);
+        rc = set_status(r, s, "False", "NoClusterStreamFound", msg, NULL);
+        goto out;
+    }
+    cproto = cs_protocol(cs);
+    if (!sproto || !cproto ||
+        !(strcmp(sproto, cproto) == 0 ||
+          (strcmp(sproto, "kafka") == 0 && strcmp(cproto, "weir") == 0))) {
+        snprintf(msg, sizeof(msg), "Stream protocol %s, ClusterStream %s protocol %s",
+                 sproto ? sproto : "?", csname, cproto ? cproto : "?");
+        rc = set_status(r, s, "False", "ProtocolMismatch", msg, NULL);
+        goto out;
+    }
+    if (strcmp(cproto, "rabbitmq") == 0) {
+        rc = set_status(r, s, "True", "StreamDeployed", "exchanges are declared by their clients",
+                        NULL);
+        goto out;
+    }
+    if (bootstrap_of(r, cs, boot, sizeof(boot), err, sizeof(err)) != 0 ||
+        op_topic_create(boot, topic, partitions_of(s),
+                        r->topic_timeout_ms ? r->topic_timeout_ms : 5000, &existed, err,
+                        sizeof(err)) != 0) {
+        snprintf(msg, sizeof(msg), "topic %s: %s", topic ? topic : "?", err);
+        set_status(r, s, "False", "ClusterStreamNotReady", msg, NULL);
+        rc = -1;
+        goto out;
+    }
+    if (!existed)
+        event(r, s, "Normal", "TopicCreated", topic);
+    snprintf(msg, sizeof(msg), "topic %s on %s", topic, boot);
+    rc = set_status(r, s, "True", "StreamDeployed", msg, NULL);
+out:
+    (void)after;
+    json_decref(cs);
+    return rc;
+}
+
+/* -------------------------------------------------------------- Processor -- */
+
+static int reconcile_processor(op_reconciler_t *r, const json_t *p, uint64_t *after)
+{
+    char err[ERRLEN] = "", msg[256];
+    const char *ns = str_at(p, "metadata", "namespace", NULL);
+    op_render_out_t out = {0};
+    json_t *deps, *sts = NULL;
+    json_int_t want, ready;
+    op_render_err_t re;
+    int rc = 0;
+    if (str_at(p, "metadata", "deletionTimestamp", NULL))
+        return 0; /* children go with their owner (garbage collector) */
+    deps = json_pack("{s:o, s:o}", "streams", op_informer_list(r->streams, ns), "clusterStreams",
+                     op_informer_list(r->cluster_streams, NULL));
+    if (!deps)
+        return -1;
+    re = op_render_processor(&r->render, p, deps, &out, err, sizeof(err));
+    json_decref(deps);
+    if (re == OP_RENDER_ERR_NOMEM)
+        return -1;
+    if (re == OP_RENDER_ERR_STREAM_NOT_FOUND)
+        return set_status(r, p, "False", "ProcessorMissingStream", err, NULL);
+    if (re != OP_RENDER_OK)
+        return set_status(r, p, "False", op_render_err_reason(re), err, NULL);
+    if (apply_children(r, out.objects, &sts, err, sizeof(err)) != 0) {
+        set_status(r, p, "False", "ApplyFailed", err, NULL);
+        rc = -1;
+        goto out;
+    }
+    want = json_integer_value(json_object_get(json_object_get(sts, "spec"), "replicas"));
+    ready = json_integer_value(json_object_get(json_object_get(sts, "status"), "readyReplicas"));
+    snprintf(msg, sizeof(msg), "%lld/%lld replicas ready", (long long)ready, (long long)want);
+    if (ready >= want) {
+        rc = set_status(r, p, "True", "ProcessorDeployed", msg, NULL);
+    } else {
+        /* Children are not watched: poll the StatefulSet until it is ready. */
+        rc = set_status(r, p, "False", "ProcessorNotReady", msg, NULL);
+        *after = 2000;
+    }
+out:
+    json_decref(sts);
+    op_render_out_dispose(&out);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ keys -- */
+
+int op_reconcile_key(op_reconciler_t *r, const char *key, uint64_t *requeue_after_ms)
+{
+    char buf[OP_QUEUE_KEY_MAX], *ns, *name;
+    op_informer_t *inf;
+    json_t *obj;
+    int rc;
+    *requeue_after_ms = 0;
+    snprintf(buf, sizeof(buf), "%s", key);
+    ns = strchr(buf, '/');
+    name = ns ? strchr(ns + 1, '/') : NULL;
+    if (!name)
+        return 0;
+    *ns++ = '\0';
+    *name++ = '\0';
+    if (strcmp(buf, "clusterstreams") == 0)
+        inf = r->cluster_streams;
+    else if (strcmp(buf, "streams") == 0)
+        inf = r->streams;
+    else if (strcmp(buf, "processors") == 0)
+        inf = r->processors;
+    else
+        return 0;
+    obj = op_informer_get(inf, ns, name);
+    if (!obj)
+        return 0; /* deleted: owner references clean up the children */
+    atomic_fetch_add(&r->reconciles, 1);
+    wc_log(WC_LOG_DEBUG, "reconcile", "reconciling", "{s:s}", "key", key);
+    if (inf == r->cluster_streams)
+        rc = reconcile_cluster_stream(r, obj, requeue_after_ms);
+    else if (inf == r->streams)
+        rc = reconcile_stream(r, obj, requeue_after_ms);
+    else
+        rc = reconcile_processor(r, obj, requeue_after_ms);
+    if (rc != 0)
+        atomic_fetch_add(&r->failures, 1);
+    json_decref(obj);
+    return rc;
+}
+
+static void enqueue_obj(op_reconciler_t *r, const char *plural, const json_t *obj)
+{
+    char key[OP_QUEUE_KEY_MAX];
+    const char *ns = str_at(obj, "metadata", "namespace", NULL);
+    snprintf(key, sizeof(key), "%s/%s/%s", plural, ns ? ns : "",
+             str_at(obj, "metadata", "name", NULL));
+    if (op_queue_add(r->queue, key) != 0 && op_queue_len(r->queue) > 0)
+        wc_log(WC_LOG_WARN, "reconcile", "cannot queue", "{s:s}", "key", key);
+}
+
+static void enqueue_list(op_reconciler_t *r, op_informer_t *inf, const char *ns)
+{
+    json_t *all = op_informer_list(inf, ns), *o;
+    size_t i;
+    json_array_foreach (all, i, o)
+        enqueue_obj(r, op_informer_plural(inf), o);
+    json_decref(all);
+}
+
+void op_reconcile_on_event(op_informer_t *inf, op_kube_event_t type, const json_t *obj, void *arg)
+{
+    op_reconciler_t *r = arg;
+    if (type == OP_KUBE_EV_BOOKMARK)
+        return;
+    enqueue_obj(r, op_informer_plural(inf), obj);
+    /* Dependents: a ClusterStream's Streams and every Processor; a Stream's
+     * Processors (those of its namespace). */
+    if (inf == r->cluster_streams) {
+        enqueue_list(r, r->streams, NULL);
+        enqueue_list(r, r->processors, NULL);
+    } else if (inf == r->streams) {
+        enqueue_list(r, r->processors, str_at(obj, "metadata", "namespace", NULL));
+    }
+}
+
+void op_reconcile_enqueue_all(op_reconciler_t *r)
+{
+    enqueue_list(r, r->cluster_streams, NULL);
+    enqueue_list(r, r->streams, NULL);
+    enqueue_list(r, r->processors, NULL);
+}

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Description: op_queue (dedup, processing/dirty, delayed adds, per-key
+ * exponential backoff, FIFO order, limits, shutdown) and the reconcilers'
+ * Ready condition builder (lastTransitionTime kept while the status holds). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "op_queue.h"
+#include "op_reconcile.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void test_dedup_and_fifo(void **state)
+{
+    (void)state;
+    op_queue_t *q = op_queue_new(10, 1000, 16);
+    char k[OP_QUEUE_KEY_MAX];
+    assert_non_null(q);
+    assert_int_equal(op_queue_add(q, "a"), 0);
+    assert_int_equal(op_queue_add(q, "b"), 0);
+    assert_int_equal(op_queue_add(q, "a"), 0);
+    assert_int_equal(op_queue_len(q), 2);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    assert_string_equal(k, "a");
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    assert_string_equal(k, "b");
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 0);
+    op_queue_done(q, "a");
+    op_queue_done(q, "b");
+    assert_int_equal(op_queue_len(q), 0);
+    op_queue_free(q);
+}
+
+static void test_processing_is_exclusive(void **state)
+{
+    (void)state;
+    op_queue_t *q = op_queue_new(10, 1000, 16);
+    char k[OP_QUEUE_KEY_MAX];
+    assert_int_equal(op_queue_add(q, "x"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    /* Added while processing: not handed out again until done. */
+    assert_int_equal(op_queue_add(q, "x"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 0);
+    op_queue_done(q, "x");
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    assert_string_equal(k, "x");
+    op_queue_done(q, "x");
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 0);
+    op_queue_free(q);
+}
+
+static void test_add_after(void **state)
+{
+    (void)state;
+    op_queue_t *q = op_queue_new(10, 1000, 16);
+    char k[OP_QUEUE_KEY_MAX];
+    uint64_t t0 = mono_ms();
+    assert_int_equal(op_queue_add_after(q, "later", 80), 0);
+    assert_int_equal(op_queue_len(q), 1);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 2000), 1);
+    assert_true(mono_ms() - t0 >= 80);
+    assert_string_equal(k, "later");
+    op_queue_done(q, "later");
+    /* An immediate add beats a pending delayed one. */
+    assert_int_equal(op_queue_add_after(q, "d", 10000), 0);
+    assert_int_equal(op_queue_add(q, "d"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    op_queue_done(q, "d");
+    op_queue_free(q);
+}
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    op_queue_t *q = op_queue_new(5, 40, 16);
+    char k[OP_QUEUE_KEY_MAX];
+    uint64_t want[] = {5, 10, 20, 40, 40};
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(op_queue_next_delay_ms(q, "f"), want[i]);
+        assert_int_equal(op_queue_add_rate_limited(q, "f"), 0);
+        assert_int_equal(op_queue_failures(q, "f"), i + 1);
+        assert_int_equal(op_queue_get(q, k, sizeof(k), 1000), 1);
+        op_queue_done(q, "f");
+    }
+    /* Other keys have their own count. */
+    assert_int_equal(op_queue_next_delay_ms(q, "g"), 5);
+    op_queue_forget(q, "f");
+    assert_int_equal(op_queue_failures(q, "f"), 0);
+    assert_int_equal(op_queue_next_delay_ms(q, "f"), 5);
+    assert_int_equal(op_queue_len(q), 0);
+    op_queue_free(q);
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    op_queue_t *q = op_queue_new(5, 40, 2);
+    char big[OP_QUEUE_KEY_MAX + 1], k[OP_QUEUE_KEY_MAX];
+    memset(big, 'k', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(op_queue_add(q, big), -EINVAL);
+    assert_int_equal(op_queue_add(q, ""), -EINVAL);
+    assert_int_equal(op_queue_add(q, "1"), 0);
+    assert_int_equal(op_queue_add(q, "2"), 0);
+    assert_int_equal(op_queue_add(q, "3"), -ENOSPC);
+    /* Finished keys free their slot. */
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    op_queue_done(q, k);
+    assert_int_equal(op_queue_add(q, "3"), 0);
+    op_queue_free(q);
+}
+
+static void *shutdown_later(void *arg)
+{
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+    op_queue_shutdown(arg);
+    return NULL;
+}
+
+static void test_shutdown_wakes(void **state)
+{
+    (void)state;
+    op_queue_t *q = op_queue_new(5, 40, 4);
+    char k[OP_QUEUE_KEY_MAX];
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, shutdown_later, q), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), -1), -ESHUTDOWN);
+    pthread_join(t, NULL);
+    assert_int_equal(op_queue_add(q, "x"), -ESHUTDOWN);
+    op_queue_free(q);
+}
+
+static void test_ready_condition(void **state)
+{
+    (void)state;
+    json_t *obj =
+        json_pack("{s:{s:i}, s:{s:[{s:s, s:s, s:s, s:s, s:s}]}}", "metadata", "generation", 3,
+                  "status", "conditions", "type", "Ready", "status", "False", "reason", "X",
+                  "message", "", "lastTransitionTime", "2026-01-01T00:00:00Z");
+    json_t *c = op_reconcile_ready_condition(obj, "False", "Y", "m", "2026-02-02T00:00:00Z");
+    assert_string_equal(json_string_value(json_object_get(c, "lastTransitionTime")),
+                        "2026-01-01T00:00:00Z");
+    assert_int_equal(json_integer_value(json_object_get(c, "observedGeneration")), 3);
+    assert_string_equal(json_string_value(json_object_get(c, "reason")), "Y");
+    json_decref(c);
+    c = op_reconcile_ready_condition(obj, "True", "Ok", "m", "2026-02-02T00:00:00Z");
+    assert_string_equal(json_string_value(json_object_get(c, "lastTransitionTime")),
+                        "2026-02-02T00:00:00Z");
+    json_decref(c);
+    json_decref(obj);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dedup_and_fifo),  cmocka_unit_test(test_processing_is_exclusive),
+        cmocka_unit_test(test_add_after),       cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_limits),          cmocka_unit_test(test_shutdown_wakes),
+        cmocka_unit_test(test_ready_condition),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
