@@ -226,6 +226,18 @@ int dp_ring_prep_recv(dp_ring_t *ring, dp_ring_op_t *op, int fd, void *buf, size
     return 0;
 }
 
+int dp_ring_prep_connect(dp_ring_t *ring, dp_ring_op_t *op, int fd, const struct sockaddr *addr,
+                         socklen_t addrlen, dp_ring_cb cb, void *ctx)
+{
+    struct io_uring_sqe *sqe = get_sqe(ring, op, cb, ctx);
+
+    if (sqe == NULL)
+        return -EBUSY;
+    io_uring_prep_connect(sqe, fd, addr, addrlen);
+    tag(sqe, op);
+    return 0;
+}
+
 int dp_ring_prep_accept(dp_ring_t *ring, dp_ring_op_t *op, int fd, struct sockaddr *addr,
                         socklen_t *addrlen, int flags, dp_ring_cb cb, void *ctx)
 {

@@ -96,6 +96,13 @@ int dp_ring_prep_recv(dp_ring_t *ring, dp_ring_op_t *op, int fd, void *buf, size
 int dp_ring_prep_accept(dp_ring_t *ring, dp_ring_op_t *op, int fd, struct sockaddr *addr,
                         socklen_t *addrlen, int flags, dp_ring_cb cb, void *ctx);
 /**
+ * connect(fd, addr, addrlen) on a (typically non-blocking) socket; op->res is
+ * 0 once connected or -errno (e.g. -ECONNREFUSED). `addr` must stay valid
+ * until the callback.
+ */
+int dp_ring_prep_connect(dp_ring_t *ring, dp_ring_op_t *op, int fd, const struct sockaddr *addr,
+                         socklen_t addrlen, dp_ring_cb cb, void *ctx);
+/**
  * Relative timeout of `timeout_ms`; op->res is -ETIME when it fires.
  * The timespec lives in op->ts.
  */

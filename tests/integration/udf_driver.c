@@ -1,0 +1,427 @@
+/* Description: dp_udf against real grpcio UDF servers (run by
+ * tests/integration/udf_client.sh): a unary load run, an outage run (server
+ * killed and restarted under load) and a deadline/status run (slow server). */
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dp_ring.h"
+#include "dp_udf.h"
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        fprintf(stderr, "udf_driver: FAIL: " __VA_ARGS__);                                         \
+        fputc('\n', stderr);                                                                       \
+        exit(1);                                                                                   \
+    } while (0)
+
+static dp_ring_t ring;
+static dp_udf_client_t *client;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const dp_hdr_t *find_hdr(const dp_udf_reply_t *r, const char *name)
+{
+    for (uint32_t i = 0; i < r->nhdrs; i++)
+        if (r->hdrs[i].name_len == strlen(name) &&
+            memcmp(r->hdrs[i].name, name, r->hdrs[i].name_len) == 0)
+            return &r->hdrs[i];
+    return NULL;
+}
+
+static bool hdr_is(const dp_udf_reply_t *r, const char *name, const char *val)
+{
+    const dp_hdr_t *h = find_hdr(r, name);
+
+    return h != NULL && h->val_len == strlen(val) && memcmp(h->val, val, h->val_len) == 0;
+}
+
+/* Checks an uppercase reply to request `seq` (payload "req-SEQ-hello",
+ * headers contentType, seq). */
+static void check_upper(const dp_udf_reply_t *r, uint64_t seq, const char *udf_name)
+{
+    char want[64], seqs[32];
+
+    snprintf(want, sizeof(want), "REQ-%llu-HELLO", (unsigned long long)seq);
+    snprintf(seqs, sizeof(seqs), "%llu", (unsigned long long)seq);
+    if (r->payload_len != strlen(want) || memcmp(r->payload, want, r->payload_len) != 0)
+        FAIL("call %llu: payload '%.*s', want '%s'", (unsigned long long)seq, (int)r->payload_len,
+             r->payload ? r->payload : "", want);
+    if (!hdr_is(r, "seq", seqs) || !hdr_is(r, "contentType", "text/plain") ||
+        !hdr_is(r, "udf", udf_name) || r->nhdrs != 3)
+        FAIL("call %llu: headers not echoed (%u headers)", (unsigned long long)seq, r->nhdrs);
+}
+
+static int call_upper(uint64_t seq, dp_udf_cb cb, void *ctx)
+{
+    char payload[64], seqs[32];
+    dp_hdr_t hdrs[2] = {{.name = "contentType", .name_len = 11, .val = "text/plain", .val_len = 10},
+                        {.name = "seq", .name_len = 3, .val = seqs}};
+    dp_udf_msg_t m = {.payload = payload, .hdrs = hdrs, .nhdrs = 2};
+
+    m.payload_len =
+        (uint32_t)snprintf(payload, sizeof(payload), "req-%llu-hello", (unsigned long long)seq);
+    hdrs[1].val_len = (uint32_t)snprintf(seqs, sizeof(seqs), "%llu", (unsigned long long)seq);
+    return dp_udf_call(client, &m, cb, ctx);
+}
+
+static void client_up(const char *host, int port, const dp_udf_cfg_t *cfg)
+{
+    int rc = dp_ring_init(&ring, 1024, 0);
+
+    if (rc < 0) {
+        fprintf(stderr, "udf_driver: skip: io_uring unavailable (%d)\n", rc);
+        exit(77);
+    }
+    rc = dp_udf_client_new(&ring, host, (uint16_t)port, cfg, &client);
+    if (rc < 0)
+        FAIL("dp_udf_client_new: %s", strerror(-rc));
+}
+
+static bool closed;
+
+static void on_closed(void *ctx)
+{
+    closed = true;
+}
+
+static void client_down(void)
+{
+    dp_udf_client_close(client, on_closed, NULL);
+    while (!closed)
+        if (dp_ring_run_once(&ring, 1, 1000) < 0)
+            FAIL("dp_ring_run_once");
+    dp_ring_dispose(&ring);
+}
+
+/* ---- load: N calls, INFLIGHT outstanding ---- */
+
+static struct {
+    uint64_t n, issued, done;
+    unsigned inflight;
+    int64_t *t0;
+    int64_t *lat;
+} L;
+
+static void load_fill(void);
+
+static void load_cb(void *ctx, const dp_udf_reply_t *r)
+{
+    uint64_t seq = (uint64_t)(uintptr_t)ctx;
+
+    if (r->status != DP_UDF_OK)
+        FAIL("call %llu: %s: %s", (unsigned long long)seq, dp_udf_status_str(r->status),
+             r->message);
+    check_upper(r, seq, "python-uppercase");
+    L.lat[L.done++] = now_ns() - L.t0[seq];
+    L.inflight--;
+    load_fill();
+}
+
+static void load_fill(void)
+{
+    while (L.issued < L.n) {
+        L.t0[L.issued] = now_ns();
+        int rc = call_upper(L.issued, load_cb, (void *)(uintptr_t)L.issued);
+
+        if (rc == -EBUSY)
+            return;
+        if (rc < 0)
+            FAIL("dp_udf_call: %s", strerror(-rc));
+        L.issued++;
+        L.inflight++;
+    }
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static int run_load(const char *host, int port, uint64_t n, unsigned inflight, unsigned conns)
+{
+    dp_udf_cfg_t cfg = {.connections = conns, .max_in_flight = inflight, .timeout_ms = 10000};
+    dp_udf_stats_t st;
+    int64_t t0;
+
+    client_up(host, port, &cfg);
+    L.n = n;
+    L.t0 = calloc(n, sizeof(int64_t));
+    L.lat = calloc(n, sizeof(int64_t));
+    if (L.t0 == NULL || L.lat == NULL)
+        FAIL("out of memory");
+    t0 = now_ns();
+    load_fill();
+    if (L.inflight != inflight && L.inflight != n)
+        FAIL("only %u calls accepted, want %u in flight", L.inflight, inflight);
+    while (L.done < n)
+        if (dp_ring_run_once(&ring, 1, 1000) < 0)
+            FAIL("dp_ring_run_once");
+    double secs = (double)(now_ns() - t0) / 1e9;
+
+    qsort(L.lat, n, sizeof(int64_t), cmp_i64);
+    dp_udf_client_stats(client, &st);
+    if (st.ok != n || st.failed != 0 || st.connects != conns)
+        FAIL("stats: ok %llu failed %llu connects %llu", (unsigned long long)st.ok,
+             (unsigned long long)st.failed, (unsigned long long)st.connects);
+    printf("load: %llu calls ok, %u in flight, %u conn(s): %.0f calls/s, latency p50 %.2f ms "
+           "p99 %.2f ms max %.2f ms\n",
+           (unsigned long long)n, inflight, conns, (double)n / secs, (double)L.lat[n / 2] / 1e6,
+           (double)L.lat[n * 99 / 100] / 1e6, (double)L.lat[n - 1] / 1e6);
+    free(L.t0);
+    free(L.lat);
+    client_down();
+    return 0;
+}
+
+/* ---- outage: constant load while the script kills and restarts the server ---- */
+
+static struct {
+    uint64_t seq, ok, unavailable, ok_after;
+    unsigned inflight, max;
+    int64_t pause_until;
+    int phase; /* 0: before, 1: steady printed, 2: UNAVAILABLE seen */
+} O;
+
+static void outage_fill(void);
+
+static void outage_cb(void *ctx, const dp_udf_reply_t *r)
+{
+    uint64_t seq = (uint64_t)(uintptr_t)ctx;
+
+    O.inflight--;
+    if (r->status == DP_UDF_OK) {
+        check_upper(r, seq, "python-uppercase");
+        O.ok++;
+        if (O.phase == 2)
+            O.ok_after++;
+        if (O.phase == 0 && O.ok >= 2000) {
+            O.phase = 1;
+            printf("steady: %llu ok\n", (unsigned long long)O.ok);
+            fflush(stdout);
+        }
+    } else if (r->status == DP_UDF_UNAVAILABLE) {
+        if (O.phase == 0)
+            FAIL("UNAVAILABLE before the server was killed: %s", r->message);
+        if (O.phase == 1) {
+            O.phase = 2;
+            printf("unavailable: %s\n", r->message);
+            fflush(stdout);
+        }
+        if (O.ok_after > 0)
+            FAIL("UNAVAILABLE after recovery: %s", r->message);
+        O.unavailable++;
+        /* The caller's retry policy: back off briefly, do not spin. */
+        O.pause_until = now_ns() + 20 * 1000000;
+    } else {
+        FAIL("call %llu: unexpected %s: %s", (unsigned long long)seq, dp_udf_status_str(r->status),
+             r->message);
+    }
+    outage_fill();
+}
+
+static void outage_fill(void)
+{
+    if (O.ok_after >= 2000 || now_ns() < O.pause_until)
+        return;
+    while (O.inflight < O.max) {
+        int rc = call_upper(O.seq, outage_cb, (void *)(uintptr_t)O.seq);
+
+        if (rc == -EBUSY)
+            return;
+        if (rc < 0)
+            FAIL("dp_udf_call: %s", strerror(-rc));
+        O.seq++;
+        O.inflight++;
+    }
+}
+
+static int run_outage(const char *host, int port)
+{
+    dp_udf_cfg_t cfg = {.connections = 1,
+                        .max_in_flight = 64,
+                        .timeout_ms = 5000,
+                        .reconnect_min_ms = 50,
+                        .reconnect_max_ms = 500};
+    int64_t deadline = now_ns() + 120 * 1000000000LL;
+    dp_udf_stats_t st;
+
+    client_up(host, port, &cfg);
+    O.max = 64;
+    while (O.ok_after < 2000) {
+        if (now_ns() > deadline)
+            FAIL("outage: timed out (phase %d, ok %llu, unavailable %llu, ok after %llu)", O.phase,
+                 (unsigned long long)O.ok, (unsigned long long)O.unavailable,
+                 (unsigned long long)O.ok_after);
+        outage_fill();
+        if (dp_ring_run_once(&ring, 1, 10) < 0)
+            FAIL("dp_ring_run_once");
+    }
+    while (O.inflight > 0)
+        if (dp_ring_run_once(&ring, 1, 1000) < 0)
+            FAIL("dp_ring_run_once");
+    dp_udf_client_stats(client, &st);
+    printf("outage: %llu ok, %llu UNAVAILABLE, %llu ok after reconnect; %llu connects, %llu "
+           "connections lost\n",
+           (unsigned long long)O.ok, (unsigned long long)O.unavailable,
+           (unsigned long long)O.ok_after, (unsigned long long)st.connects,
+           (unsigned long long)st.conn_lost);
+    if (st.connects < 2)
+        FAIL("expected a reconnect");
+    client_down();
+    return 0;
+}
+
+/* ---- deadline and status mapping against udf_slow_server.py ---- */
+
+typedef struct {
+    bool done;
+    int status;
+    int64_t t0, t1;
+    char message[256];
+    char payload[64];
+    uint32_t payload_len;
+} one_t;
+
+static void one_cb(void *ctx, const dp_udf_reply_t *r)
+{
+    one_t *o = ctx;
+
+    o->done = true;
+    o->status = r->status;
+    o->t1 = now_ns();
+    snprintf(o->message, sizeof(o->message), "%s", r->message);
+    o->payload_len = r->payload_len;
+    if (r->payload_len > 0)
+        memcpy(o->payload, r->payload, r->payload_len < 64 ? r->payload_len : 64);
+}
+
+static void one_start(one_t *o, const char *payload, uint32_t len)
+{
+    dp_udf_msg_t m = {.payload = payload, .payload_len = len};
+    int rc;
+
+    memset(o, 0, sizeof(*o));
+    o->t0 = now_ns();
+    rc = dp_udf_call(client, &m, one_cb, o);
+    if (rc < 0)
+        FAIL("dp_udf_call: %s", strerror(-rc));
+}
+
+static void wait_all(one_t *o, int n)
+{
+    for (int i = 0; i < n; i++)
+        while (!o[i].done)
+            if (dp_ring_run_once(&ring, 1, 1000) < 0)
+                FAIL("dp_ring_run_once");
+}
+
+static void expect(const one_t *o, int status, const char *message)
+{
+    if (o->status != status)
+        FAIL("got %s (%s), want %s", dp_udf_status_str(o->status), o->message,
+             dp_udf_status_str(status));
+    if (message != NULL && strcmp(o->message, message) != 0)
+        FAIL("message '%s', want '%s'", o->message, message);
+}
+
+static int run_deadline(const char *host, int port)
+{
+    const uint32_t timeout_ms = 300;
+    dp_udf_cfg_t cfg = {.connections = 1, .max_in_flight = 16, .timeout_ms = timeout_ms};
+    one_t o[8];
+    dp_udf_stats_t st;
+
+    client_up(host, port, &cfg);
+    /* Warm up the connection so the deadline measures the call alone. */
+    one_start(&o[0], "warm", 4);
+    wait_all(o, 1);
+    expect(&o[0], DP_UDF_OK, NULL);
+
+    /* 4 slow calls and one fast one, concurrently on one connection: the
+     * slow ones hit the deadline, the fast one is not held up by them. */
+    for (int i = 0; i < 4; i++)
+        one_start(&o[i], "sleep:2000", 10);
+    one_start(&o[4], "sleep:50", 8);
+    wait_all(o, 5);
+    for (int i = 0; i < 4; i++) {
+        double ms = (double)(o[i].t1 - o[i].t0) / 1e6;
+
+        expect(&o[i], DP_UDF_DEADLINE_EXCEEDED, NULL);
+        /* The server may end the call itself from grpc-timeout (same status);
+         * either way, not before the deadline and not much after it. */
+        if (ms < timeout_ms - 5 || ms > timeout_ms + 150)
+            FAIL("deadline call took %.1f ms, deadline %u ms", ms, timeout_ms);
+        printf("deadline: call %d DEADLINE_EXCEEDED after %.1f ms (%s)\n", i, ms, o[i].message);
+    }
+    expect(&o[4], DP_UDF_OK, NULL);
+    if (o[4].payload_len != 8 || memcmp(o[4].payload, "SLEEP:50", 8) != 0)
+        FAIL("fast call reply '%.*s'", (int)o[4].payload_len, o[4].payload);
+
+    /* Status and grpc-message (percent-encoded on the wire) pass through. */
+    static const char s1[] = "status:5:no such thing";
+    static const char s2[] = "status:14:down 100% \xc3\xa9t\xc3\xa9";
+    static const char s3[] = "status:8:slow down";
+    one_start(&o[0], s1, sizeof(s1) - 1);
+    one_start(&o[1], s2, sizeof(s2) - 1);
+    one_start(&o[2], s3, sizeof(s3) - 1);
+    wait_all(o, 3);
+    expect(&o[0], DP_UDF_NOT_FOUND, "no such thing");
+    expect(&o[1], DP_UDF_UNAVAILABLE, "down 100% \xc3\xa9t\xc3\xa9");
+    expect(&o[2], DP_UDF_RESOURCE_EXHAUSTED, "slow down");
+    printf("status: NOT_FOUND, UNAVAILABLE, RESOURCE_EXHAUSTED with their grpc-message\n");
+
+    /* A 1 MiB request and reply: several DATA frames and WINDOW_UPDATEs. */
+    size_t big_len = 1u << 20;
+    char *big = malloc(big_len);
+
+    if (big == NULL)
+        FAIL("out of memory");
+    for (size_t i = 0; i < big_len; i++)
+        big[i] = (char)('a' + i % 26);
+    one_start(&o[0], big, (uint32_t)big_len);
+    wait_all(o, 1);
+    expect(&o[0], DP_UDF_OK, NULL);
+    if (o[0].payload_len != big_len || memcmp(o[0].payload, "ABCDEFGHIJ", 10) != 0)
+        FAIL("1 MiB reply: %u bytes", o[0].payload_len);
+    free(big);
+    printf("large: 1 MiB request and reply ok\n");
+
+    dp_udf_client_stats(client, &st);
+    if (st.connects != 1 || st.conn_lost != 0)
+        FAIL("deadlines must not cost the connection (connects %llu lost %llu)",
+             (unsigned long long)st.connects, (unsigned long long)st.conn_lost);
+    client_down();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "load") == 0) {
+        uint64_t n = argc > 4 ? strtoull(argv[4], NULL, 10) : 10000;
+        unsigned inflight = argc > 5 ? (unsigned)atoi(argv[5]) : 64;
+        unsigned conns = argc > 6 ? (unsigned)atoi(argv[6]) : 1;
+
+        return run_load(argv[2], atoi(argv[3]), n, inflight, conns);
+    }
+    if (argc == 4 && strcmp(argv[1], "outage") == 0)
+        return run_outage(argv[2], atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "deadline") == 0)
+        return run_deadline(argv[2], atoi(argv[3]));
+    fprintf(stderr, "usage: udf_driver load HOST PORT [N [INFLIGHT [CONNS]]]\n"
+                    "       udf_driver outage HOST PORT\n"
+                    "       udf_driver deadline HOST PORT\n");
+    return 2;
+}
