@@ -14,6 +14,8 @@
 #include "dp_pipe.h"
 #include "dp_ring.h"
 #include "dp_ser.h"
+#include "dp_udf.h"
+#include "dp_udf_pb.h"
 #include "wc_log.h"
 #include "wc_spec.h"
 
@@ -46,6 +48,10 @@
 #define LOG_EVERY_MS 1000         /* repeated warnings: at most one line per kind per second */
 #define CLUSTERS_MAX 64           /* distinct clusters (consumers or producers) */
 #define HDRS_MAX 65536            /* headers of one record handed to the engine */
+#define UDF_READY_MS 60000        /* default bound on the start-up wait for a UDF */
+#define UDF_DRAIN_MS 30000        /* UDF calls must finish within this for a checkpoint */
+#define UDF_CLOSE_MS 5000         /* closing the UDF clients at exit */
+#define UDF_STATUS_N 17           /* gRPC status codes 0..16 */
 
 typedef struct proc proc_t;
 
@@ -88,6 +94,56 @@ typedef struct proc_output {
     rd_kafka_topic_t *rkt;
     dp_counter_t records;
 } proc_output_t;
+
+/* One spec udf: its dp_udf client and counters (read by the HTTP thread). */
+typedef struct proc_udf {
+    const char *name;
+    char host[256];
+    uint16_t port;
+    dp_udf_client_t *client;
+    char content_type[128];
+    char multipart[160]; /* window calls: multipart/<subtype of contentType> */
+    uint32_t timeout_ms, ready_ms;
+    uint32_t retry_max, backoff_min_ms, backoff_max_ms;
+    bool non_idempotent;
+    bool closed;
+    dp_counter_t calls;   /* attempts accepted by dp_udf */
+    dp_counter_t retries; /* attempts that were retries */
+    dp_counter_t errors[UDF_STATUS_N];
+    dp_counter_t dead_letters; /* records given up after the retry budget */
+    dp_gauge_t in_flight;      /* attempts outstanding in dp_udf */
+    dp_gauge_t waiting;        /* calls waiting for a slot or a retry backoff */
+    dp_hist_t latency;         /* per attempt, accept to completion */
+} proc_udf_t;
+
+/* One UDF call (a record, or a window's records), with its own copy of the
+ * request so it can be retried, and of the reply until the loop feeds it to
+ * the engine (completions never call into the engine: they may run inside
+ * the emit callback's producer wait). */
+typedef struct udf_call {
+    struct udf_call *next;
+    struct proc *p;
+    uint32_t udf, op;
+    const char *key;
+    const char *payload;
+    dp_hdr_t *hdrs; /* the record's headers, then contentType (and window headers) */
+    uint32_t key_len, payload_len, nhdrs, nrec_hdrs;
+    int64_t event_ms, ts_ms, offset;
+    int32_t partition;
+    uint32_t input;
+    bool window;
+    uint32_t attempts;
+    int64_t retry_at_ms; /* monotonic; 0: send now */
+    int64_t sent_ns;
+    /* the outcome */
+    int status;
+    char *error; /* failures */
+    char *rbuf;  /* OK: reply payload and header bytes */
+    dp_hdr_t *rhdrs;
+    uint32_t rpayload_len, nrhdrs;
+    bool multipart;    /* OK: the reply is a GrpcPayloadCollection */
+    char wvals[3][24]; /* window calls: windowStartTime, windowEndTime, partial */
+} udf_call_t;
 
 typedef struct proc_held {
     rd_kafka_message_t *msg;
@@ -153,6 +209,18 @@ struct proc {
     int64_t ckpt_watermark;
     size_t ckpt_state_bytes;
 
+    proc_udf_t *udfs;
+    uint32_t nudfs;
+    udf_call_t *pend_head, *pend_tail; /* to send: new (slots full) or backing off */
+    udf_call_t *done_head, *done_tail; /* completed, to feed to the engine */
+    uint64_t udf_outstanding;          /* calls submitted and not yet fed back */
+    uint64_t udf_pend_ready;           /* pending calls with no backoff (slot wait) */
+    uint64_t udf_limit;                /* outstanding calls above which inputs wait */
+    bool udf_closing;
+    uint64_t rng;
+    dp_counter_t udf_blocked_total; /* passes in which inputs waited for UDF slots */
+    dp_gauge_t udf_blocked;
+
     bool bp_active;    /* inputs paused for backpressure */
     int64_t bp_target; /* the part left running, -1: none */
     bool stop;
@@ -165,7 +233,7 @@ struct proc {
     proc_metrics_t m;
 };
 
-enum { LOGK_CONSUME, LOGK_DELIVERY, LOGK_PRODUCE, LOGK_CLIENT, LOGK_DLQ };
+enum { LOGK_CONSUME, LOGK_DELIVERY, LOGK_PRODUCE, LOGK_CLIENT, LOGK_DLQ, LOGK_UDF };
 
 void dp_proc_config_defaults(dp_proc_config_t *cfg)
 {
@@ -462,6 +530,659 @@ static void on_emit(void *ctx, const dp_pipe_out_t *out)
         wc_log(WC_LOG_ERROR, COMPONENT, "output record refused by the producer",
                "{s:s, s:s, s:i, s:s}", "output", o->name, "topic", o->topic, "partition", (int)part,
                "error", rd_kafka_err2str(e));
+}
+
+/* ---- UDF channel: dp_udf clients behind dp_pipe's udf_submit ------------ */
+
+static uint64_t udf_rand(proc_t *p)
+{
+    /* xorshift64*: jitter only */
+    p->rng ^= p->rng >> 12;
+    p->rng ^= p->rng << 25;
+    p->rng ^= p->rng >> 27;
+    return p->rng * 2685821657736338717ULL;
+}
+
+static void udf_call_free(udf_call_t *c)
+{
+    if (c == NULL)
+        return;
+    free(c->error);
+    free(c->rbuf);
+    free(c->rhdrs);
+    free(c);
+}
+
+static void udf_pend_push(proc_t *p, udf_call_t *c)
+{
+    c->next = NULL;
+    if (p->pend_tail != NULL)
+        p->pend_tail->next = c;
+    else
+        p->pend_head = c;
+    p->pend_tail = c;
+    if (c->retry_at_ms == 0)
+        p->udf_pend_ready++;
+    dp_gauge_add(&p->udfs[c->udf].waiting, 1);
+}
+
+static void udf_done_push(proc_t *p, udf_call_t *c)
+{
+    c->next = NULL;
+    if (p->done_tail != NULL)
+        p->done_tail->next = c;
+    else
+        p->done_head = c;
+    p->done_tail = c;
+}
+
+/* Whether a failed attempt is retried: UNAVAILABLE, RESOURCE_EXHAUSTED and
+ * CANCELLED not caused by our own close (grpcio's graceful shutdown) always;
+ * with retry.nonIdempotent also the failures after which the UDF may have
+ * run the call (DEADLINE_EXCEEDED, UNKNOWN, INTERNAL, ABORTED). */
+static bool udf_retryable(const proc_t *p, const proc_udf_t *u, int status)
+{
+    if (p->udf_closing)
+        return false;
+    if (dp_udf_status_retryable(status) || status == DP_UDF_CANCELLED)
+        return true;
+    return u->non_idempotent && (status == DP_UDF_DEADLINE_EXCEEDED || status == DP_UDF_UNKNOWN ||
+                                 status == DP_UDF_INTERNAL || status == DP_UDF_ABORTED);
+}
+
+static void udf_done_cb(void *ctx, const dp_udf_reply_t *r);
+
+/* Inputs wait while a call waits for a dp_udf slot (-EBUSY), or while more
+ * calls are outstanding (in flight, backing off or not yet fed back) than
+ * twice the UDFs' maxInFlight: a UDF outage does not pile up retries. */
+static bool udf_blocked(const proc_t *p)
+{
+    return p->nudfs > 0 && (p->udf_pend_ready > 0 || p->udf_outstanding >= p->udf_limit);
+}
+
+/* Hands one attempt to dp_udf. Returns 0, -EBUSY (no slot), or another
+ * -errno (the call has failed for good). */
+static int udf_send(proc_t *p, udf_call_t *c)
+{
+    proc_udf_t *u = &p->udfs[c->udf];
+    dp_udf_msg_t m = {
+        .payload = c->payload, .payload_len = c->payload_len, .hdrs = c->hdrs, .nhdrs = c->nhdrs};
+    int rc;
+
+    if (u->client == NULL)
+        return -ESHUTDOWN;
+    c->sent_ns = mono_ns();
+    rc = dp_udf_call(u->client, &m, udf_done_cb, c);
+    if (rc == 0) {
+        c->attempts++;
+        dp_counter_add(&u->calls, 1);
+        if (c->attempts > 1)
+            dp_counter_add(&u->retries, 1);
+        dp_gauge_add(&u->in_flight, 1);
+    }
+    return rc;
+}
+
+/* Records a final failure (the engine dead-letters it with
+ * weir.grpc.status) on the done list. */
+static void udf_fail(proc_t *p, udf_call_t *c, int status, const char *why)
+{
+    char buf[512];
+
+    snprintf(buf, sizeof(buf), "%s after %u attempt%s: %s", dp_udf_status_str(status), c->attempts,
+             c->attempts == 1 ? "" : "s", why);
+    free(c->error);
+    c->error = strdup(buf);
+    c->status = status != 0 ? status : DP_UDF_UNKNOWN;
+    dp_counter_add(&p->udfs[c->udf].dead_letters, 1);
+    udf_done_push(p, c);
+}
+
+/* dp_udf completion: runs from a ring callback, possibly while on_emit
+ * waits for the producer, so it only records the outcome. */
+static void udf_done_cb(void *ctx, const dp_udf_reply_t *r)
+{
+    udf_call_t *c = ctx;
+    proc_t *p = c->p;
+    proc_udf_t *u = &p->udfs[c->udf];
+    size_t need = r->payload_len;
+
+    dp_gauge_add(&u->in_flight, -1);
+    dp_hist_record_ns(&u->latency, (uint64_t)(mono_ns() - c->sent_ns));
+    if (r->status >= 0 && r->status < UDF_STATUS_N && r->status != DP_UDF_OK)
+        dp_counter_add(&u->errors[r->status], 1);
+    if (p->udf_closing) {
+        udf_call_free(c);
+        return;
+    }
+    if (r->status != DP_UDF_OK) {
+        if (udf_retryable(p, u, r->status) && c->attempts <= u->retry_max) {
+            /* exponential backoff, half of it jitter */
+            uint64_t d = u->backoff_min_ms;
+
+            for (uint32_t i = 1; i < c->attempts && d < u->backoff_max_ms; i++)
+                d *= 2;
+            if (d > u->backoff_max_ms)
+                d = u->backoff_max_ms;
+            d = d / 2 + udf_rand(p) % (d / 2 + 1);
+            c->retry_at_ms = mono_ms() + (int64_t)(d > 0 ? d : 1);
+            udf_pend_push(p, c);
+            return;
+        }
+        if (log_allowed(p, LOGK_UDF))
+            wc_log(WC_LOG_WARN, COMPONENT, "UDF call failed, record dead-lettered",
+                   "{s:s, s:s, s:s, s:i}", "udf", u->name, "status", dp_udf_status_str(r->status),
+                   "message", r->message ? r->message : "", "attempts", (int)c->attempts);
+        udf_fail(p, c, r->status, r->message ? r->message : "");
+        return;
+    }
+    for (uint32_t i = 0; i < r->nhdrs; i++)
+        need += (size_t)r->hdrs[i].name_len + (r->hdrs[i].val ? r->hdrs[i].val_len : 0);
+    c->rbuf = malloc(need ? need : 1);
+    c->rhdrs = calloc(r->nhdrs ? r->nhdrs : 1, sizeof(*c->rhdrs));
+    if (c->rbuf == NULL || c->rhdrs == NULL) {
+        udf_fail(p, c, DP_UDF_RESOURCE_EXHAUSTED, "out of memory for the reply");
+        return;
+    }
+    if (r->payload_len > 0)
+        memcpy(c->rbuf, r->payload, r->payload_len);
+    c->rpayload_len = r->payload_len;
+    need = r->payload_len;
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        const dp_hdr_t *h = &r->hdrs[i];
+
+        memcpy(c->rbuf + need, h->name, h->name_len);
+        c->rhdrs[i].name = c->rbuf + need;
+        c->rhdrs[i].name_len = h->name_len;
+        need += h->name_len;
+        if (h->val != NULL) {
+            memcpy(c->rbuf + need, h->val, h->val_len);
+            c->rhdrs[i].val = c->rbuf + need;
+            c->rhdrs[i].val_len = h->val_len;
+            need += h->val_len;
+        } else {
+            c->rhdrs[i].val = "";
+        }
+        if (c->window && h->name_len == 11 && memcmp(h->name, "contentType", 11) == 0 &&
+            h->val != NULL && h->val_len >= 10 && memcmp(h->val, "multipart/", 10) == 0)
+            c->multipart = true;
+    }
+    c->nrhdrs = r->nhdrs;
+    c->status = DP_UDF_OK;
+    udf_done_push(p, c);
+}
+
+/* Sends pending calls whose backoff is over, in order, until dp_udf has no
+ * slot left. */
+static void udf_pump(proc_t *p)
+{
+    udf_call_t **pp = &p->pend_head, *prev = NULL;
+    int64_t now = -1;
+
+    while (*pp != NULL) {
+        udf_call_t *c = *pp;
+        int rc;
+
+        if (c->retry_at_ms != 0) {
+            if (now < 0)
+                now = mono_ms();
+            if (c->retry_at_ms > now) {
+                prev = c;
+                pp = &c->next;
+                continue;
+            }
+        }
+        rc = udf_send(p, c);
+        if (rc == -EBUSY)
+            break; /* in order: nothing after it goes first */
+        *pp = c->next;
+        if (p->pend_tail == c)
+            p->pend_tail = prev;
+        if (c->retry_at_ms == 0)
+            p->udf_pend_ready--;
+        dp_gauge_add(&p->udfs[c->udf].waiting, -1);
+        if (rc != 0)
+            udf_fail(p, c, DP_UDF_RESOURCE_EXHAUSTED, strerror(-rc));
+    }
+}
+
+/* Feeds completed calls to the engine. Never called from inside the engine
+ * (nor from on_emit). Returns the number fed. */
+static uint32_t udf_feed(proc_t *p, int64_t now)
+{
+    uint32_t n = 0;
+
+    while (p->done_head != NULL) {
+        udf_call_t *c = p->done_head;
+        dp_pipe_udf_reply_t r = {.op = c->op,
+                                 .grpc_status = c->status,
+                                 .error = c->error,
+                                 .key = c->key,
+                                 .key_len = c->key_len,
+                                 .event_ms = c->event_ms,
+                                 .ts_ms = c->ts_ms,
+                                 .offset = c->offset,
+                                 .partition = c->partition,
+                                 .input = c->input};
+
+        p->done_head = c->next;
+        if (p->done_head == NULL)
+            p->done_tail = NULL;
+        if (c->status != DP_UDF_OK) {
+            r.payload = c->payload;
+            r.payload_len = c->payload_len;
+            r.hdrs = c->hdrs;
+            r.nhdrs = c->nrec_hdrs;
+            dp_pipe_udf_result(p->pipe, &r, now);
+        } else if (c->multipart) {
+            /* a window UDF answering with a GrpcPayloadCollection: one
+             * output record per payload, each with the reply's headers */
+            Org__Springframework__Cloud__Function__Grpc__GrpcPayloadCollection *col =
+                org__springframework__cloud__function__grpc__grpc_payload_collection__unpack(
+                    NULL, c->rpayload_len, (const uint8_t *)c->rbuf);
+
+            r.hdrs = c->rhdrs;
+            r.nhdrs = c->nrhdrs;
+            if (col == NULL) {
+                r.grpc_status = DP_UDF_INTERNAL;
+                r.error = "malformed GrpcPayloadCollection reply";
+                r.payload = c->payload;
+                r.payload_len = c->payload_len;
+                r.hdrs = c->hdrs;
+                r.nhdrs = c->nrec_hdrs;
+                dp_pipe_udf_result(p->pipe, &r, now);
+            } else {
+                for (size_t i = 0; i < col->n_payload; i++) {
+                    r.payload = (const char *)col->payload[i].data;
+                    r.payload_len = (uint32_t)col->payload[i].len;
+                    dp_pipe_udf_result(p->pipe, &r, now);
+                }
+                org__springframework__cloud__function__grpc__grpc_payload_collection__free_unpacked(
+                    col, NULL);
+            }
+        } else {
+            r.payload = c->rbuf;
+            r.payload_len = c->rpayload_len;
+            r.hdrs = c->rhdrs;
+            r.nhdrs = c->nrhdrs;
+            dp_pipe_udf_result(p->pipe, &r, now);
+        }
+        p->udf_outstanding--;
+        udf_call_free(c);
+        n++;
+    }
+    return n;
+}
+
+static size_t hdr_bytes(const dp_hdr_t *h, uint32_t n)
+{
+    size_t b = 0;
+
+    for (uint32_t i = 0; i < n; i++)
+        b += (size_t)h[i].name_len + (h[i].val ? h[i].val_len : 0);
+    return b;
+}
+
+/* dp_pipe's udf_submit: copies the request (a record, or a window's records
+ * packed as a GrpcPayloadCollection) and sends it, or queues it when every
+ * dp_udf slot is taken (the loop then stops pushing records). */
+static int udf_submit(void *ctx, const dp_pipe_udf_req_t *q)
+{
+    proc_t *p = ctx;
+    proc_udf_t *u;
+    Org__Springframework__Cloud__Function__Grpc__GrpcPayloadCollection col =
+        ORG__SPRINGFRAMEWORK__CLOUD__FUNCTION__GRPC__GRPC_PAYLOAD_COLLECTION__INIT;
+    ProtobufCBinaryData *items = NULL;
+    char win[3][32];
+    size_t plen = q->payload_len, need;
+    uint32_t nrec = q->window ? 0 : q->nhdrs, nh;
+    udf_call_t *c;
+    char *w;
+    int rc;
+
+    if (q->udf >= p->nudfs)
+        return -EINVAL;
+    u = &p->udfs[q->udf];
+    if (q->window) {
+        items = calloc(q->nrecs ? q->nrecs : 1, sizeof(*items));
+        if (items == NULL)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < q->nrecs; i++) {
+            items[i].data = (uint8_t *)(uintptr_t)q->recs[i].payload;
+            items[i].len = q->recs[i].payload ? q->recs[i].payload_len : 0;
+        }
+        col.n_payload = q->nrecs;
+        col.payload = items;
+        plen =
+            org__springframework__cloud__function__grpc__grpc_payload_collection__get_packed_size(
+                &col);
+        snprintf(win[0], sizeof(win[0]), "%" PRId64, q->win_start_ms);
+        snprintf(win[1], sizeof(win[1]), "%" PRId64, q->win_end_ms);
+        snprintf(win[2], sizeof(win[2]), "%s", q->partial ? "true" : "false");
+    }
+    nh = nrec + 1 + (q->window ? 3 : 0);
+    need = sizeof(*c) + sizeof(dp_hdr_t) * nh + q->key_len + plen + hdr_bytes(q->hdrs, nrec);
+    c = calloc(1, need);
+    if (c == NULL) {
+        free(items);
+        return -ENOMEM;
+    }
+    c->p = p;
+    c->udf = q->udf;
+    c->op = q->op;
+    c->hdrs = (dp_hdr_t *)(c + 1);
+    w = (char *)(c->hdrs + nh);
+    if (q->key != NULL) {
+        memcpy(w, q->key, q->key_len);
+        c->key = w;
+        c->key_len = q->key_len;
+        w += q->key_len;
+    }
+    if (q->window) {
+        org__springframework__cloud__function__grpc__grpc_payload_collection__pack(&col,
+                                                                                   (uint8_t *)w);
+        free(items);
+        c->payload = w;
+        c->payload_len = (uint32_t)plen;
+        w += plen;
+    } else if (q->payload != NULL) {
+        memcpy(w, q->payload, q->payload_len);
+        c->payload = w;
+        c->payload_len = q->payload_len;
+        w += q->payload_len;
+    }
+    /* The record's headers (a contentType of its own is replaced by the
+     * UDF's), then contentType; the dead-letter path sends the first
+     * nrec_hdrs back as the original headers. */
+    for (uint32_t i = 0; i < nrec; i++) {
+        const dp_hdr_t *h = &q->hdrs[i];
+        dp_hdr_t *d = &c->hdrs[c->nhdrs];
+
+        memcpy(w, h->name, h->name_len);
+        d->name = w;
+        d->name_len = h->name_len;
+        w += h->name_len;
+        d->val = NULL;
+        if (h->val != NULL) {
+            memcpy(w, h->val, h->val_len);
+            d->val = w;
+            d->val_len = h->val_len;
+            w += h->val_len;
+        }
+        if (h->name_len == 11 && memcmp(h->name, "contentType", 11) == 0)
+            continue; /* written over by the next header */
+        c->nhdrs++;
+    }
+    c->nrec_hdrs = c->nhdrs;
+    c->hdrs[c->nhdrs++] =
+        (dp_hdr_t){.name = "contentType",
+                   .name_len = 11,
+                   .val = q->window ? u->multipart : u->content_type,
+                   .val_len = (uint32_t)strlen(q->window ? u->multipart : u->content_type)};
+    if (q->window) {
+        static const char *const names[3] = {"windowStartTime", "windowEndTime", "partial"};
+
+        for (int i = 0; i < 3; i++) {
+            memcpy(c->wvals[i], win[i], sizeof(c->wvals[i]));
+            c->hdrs[c->nhdrs++] = (dp_hdr_t){.name = names[i],
+                                             .name_len = (uint32_t)strlen(names[i]),
+                                             .val = c->wvals[i],
+                                             .val_len = (uint32_t)strlen(c->wvals[i])};
+        }
+    }
+    c->event_ms = q->event_ms;
+    c->ts_ms = q->ts_ms;
+    c->offset = q->offset;
+    c->partition = q->partition;
+    c->input = q->input;
+    c->window = q->window;
+    p->udf_outstanding++;
+    rc = p->udf_pend_ready > 0 ? -EBUSY : udf_send(p, c);
+    if (rc == -EBUSY) {
+        udf_pend_push(p, c); /* the loop stops pushing records until it is sent */
+        return 0;
+    }
+    if (rc != 0) {
+        p->udf_outstanding--;
+        free(c);
+        return rc;
+    }
+    return 0;
+}
+
+/* Sends what can be sent and feeds what completed. */
+static uint32_t udf_service(proc_t *p, int64_t now)
+{
+    if (p->nudfs == 0)
+        return 0;
+    udf_pump(p);
+    return udf_feed(p, now);
+}
+
+/* Every submitted call is answered and fed to the engine (so a checkpoint
+ * never claims an offset whose UDF output is not produced yet), within
+ * UDF_DRAIN_MS. Returns 0 or -ETIMEDOUT. */
+static int udf_drain(proc_t *p)
+{
+    int64_t deadline = mono_ms() + UDF_DRAIN_MS;
+
+    for (;;) {
+        udf_service(p, realtime_ms());
+        if (p->udf_outstanding == 0)
+            return 0;
+        if (mono_ms() >= deadline)
+            return -ETIMEDOUT;
+        dp_ring_run_once(&p->ring, 1, TICK_MS);
+    }
+}
+
+static void ring_sleep(proc_t *p, int ms);
+
+/* Creates a dp_udf client per spec udf and waits (readyTimeoutMs, default
+ * 60 s) until each has a connection. Returns 0, -ECANCELED on a signal,
+ * or an exit code. */
+static int udf_start(proc_t *p)
+{
+    const json_t *arr = json_object_get(p->spec, "udfs");
+    size_t n = json_array_size(arr);
+    int64_t t0 = mono_ms(), next_log = t0;
+
+    p->rng = (uint64_t)mono_ns() | 1;
+    if (n == 0)
+        return 0;
+    p->udfs = calloc(n, sizeof(*p->udfs));
+    if (p->udfs == NULL)
+        return DP_PROC_EXIT_FAIL;
+    p->nudfs = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *js = json_array_get(arr, i);
+        const json_t *rt = json_object_get(js, "retry");
+        proc_udf_t *u = &p->udfs[i];
+        const char *ep = jstr(js, "endpoint", ""), *colon = strrchr(ep, ':');
+        const char *ct = jstr(js, "contentType", "application/json"), *slash = strchr(ct, '/');
+        dp_udf_cfg_t cfg = {0};
+        long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+        int rc;
+
+        u->name = jstr(js, "name", "?");
+        dp_hist_init(&u->latency);
+        snprintf(u->content_type, sizeof(u->content_type), "%s", ct);
+        snprintf(u->multipart, sizeof(u->multipart), "multipart/%s", slash ? slash + 1 : ct);
+        u->timeout_ms = (uint32_t)jint(js, "timeoutMs", 5000);
+        u->ready_ms = (uint32_t)jint(js, "readyTimeoutMs", UDF_READY_MS);
+        u->retry_max = (uint32_t)jint(rt, "max", 5);
+        u->backoff_min_ms = (uint32_t)jint(rt, "initialBackoffMs", 50);
+        u->backoff_max_ms = (uint32_t)jint(rt, "maxBackoffMs", 5000);
+        if (u->backoff_max_ms < u->backoff_min_ms)
+            u->backoff_max_ms = u->backoff_min_ms;
+        u->non_idempotent = json_is_true(json_object_get(rt, "nonIdempotent"));
+        if (colon == NULL || colon == ep || (size_t)(colon - ep) >= sizeof(u->host) || port <= 0 ||
+            port > 65535) {
+            wc_log(WC_LOG_ERROR, COMPONENT, "bad UDF endpoint", "{s:s, s:s}", "udf", u->name,
+                   "endpoint", ep);
+            return DP_PROC_EXIT_DATAERR;
+        }
+        memcpy(u->host, ep, (size_t)(colon - ep));
+        u->port = (uint16_t)port;
+        cfg.connections = (unsigned)jint(js, "connections", 1);
+        cfg.max_in_flight = (unsigned)jint(js, "maxInFlight", 256);
+        p->udf_limit += 2 * (uint64_t)cfg.max_in_flight;
+        cfg.timeout_ms = u->timeout_ms;
+        rc = dp_udf_client_new(&p->ring, u->host, u->port, &cfg, &u->client);
+        if (rc != 0) {
+            wc_log(WC_LOG_ERROR, COMPONENT, "cannot create the UDF client", "{s:s, s:s, s:s}",
+                   "udf", u->name, "endpoint", ep, "error", strerror(-rc));
+            return rc == -EINVAL || rc == -ENOENT ? DP_PROC_EXIT_DATAERR : DP_PROC_EXIT_FAIL;
+        }
+    }
+    for (;;) {
+        uint32_t waiting = 0;
+        int64_t now = mono_ms();
+
+        for (uint32_t i = 0; i < p->nudfs; i++) {
+            proc_udf_t *u = &p->udfs[i];
+            dp_udf_stats_t st;
+            char ep[300];
+
+            dp_udf_client_stats(u->client, &st);
+            if (st.conns_ready > 0)
+                continue;
+            waiting++;
+            snprintf(ep, sizeof(ep), "%s:%u", u->host, (unsigned)u->port);
+            if (now - t0 >= u->ready_ms) {
+                wc_log(WC_LOG_ERROR, COMPONENT, "UDF not reachable in time, giving up",
+                       "{s:s, s:s, s:i}", "udf", u->name, "endpoint", ep, "waited_ms",
+                       (int)u->ready_ms);
+                return DP_PROC_EXIT_UNAVAILABLE;
+            }
+            if (now >= next_log)
+                wc_log(WC_LOG_WARN, COMPONENT, "waiting for UDF", "{s:s, s:s, s:I, s:I}", "udf",
+                       u->name, "endpoint", ep, "waited_ms", (json_int_t)(now - t0),
+                       "gives_up_in_ms", (json_int_t)(u->ready_ms - (now - t0)));
+        }
+        if (waiting == 0)
+            break;
+        if (now >= next_log)
+            next_log = now + 1000;
+        ring_sleep(p, 50);
+        if (p->stop)
+            return -ECANCELED;
+    }
+    for (uint32_t i = 0; i < p->nudfs; i++)
+        wc_log(WC_LOG_INFO, COMPONENT, "UDF connected", "{s:s, s:s, s:i, s:I, s:i}", "udf",
+               p->udfs[i].name, "host", p->udfs[i].host, "port", (int)p->udfs[i].port, "waited_ms",
+               (json_int_t)(mono_ms() - t0), "timeout_ms", (int)p->udfs[i].timeout_ms);
+    return 0;
+}
+
+static void udf_closed_cb(void *ctx)
+{
+    *(bool *)ctx = true;
+}
+
+/* Closes the clients (outstanding calls are dropped: nothing claims them)
+ * and frees every call. */
+static void udf_close_all(proc_t *p)
+{
+    int64_t deadline = mono_ms() + UDF_CLOSE_MS;
+    bool open = false;
+
+    p->udf_closing = true;
+    for (uint32_t i = 0; i < p->nudfs; i++)
+        if (p->udfs[i].client != NULL) {
+            dp_udf_client_close(p->udfs[i].client, udf_closed_cb, &p->udfs[i].closed);
+            open = true;
+        }
+    while (open && mono_ms() < deadline) {
+        open = false;
+        for (uint32_t i = 0; i < p->nudfs; i++)
+            if (p->udfs[i].client != NULL && !p->udfs[i].closed)
+                open = true;
+        if (open)
+            dp_ring_run_once(&p->ring, 1, TICK_MS);
+    }
+    if (open)
+        wc_log(WC_LOG_WARN, COMPONENT, "UDF clients did not close in time", NULL);
+    for (udf_call_t *c = p->pend_head, *n; c != NULL; c = n) {
+        n = c->next;
+        udf_call_free(c);
+    }
+    for (udf_call_t *c = p->done_head, *n; c != NULL; c = n) {
+        n = c->next;
+        udf_call_free(c);
+    }
+    p->pend_head = p->pend_tail = p->done_head = p->done_tail = NULL;
+    free(p->udfs);
+    p->udfs = NULL;
+    p->nudfs = 0;
+}
+
+static void render_udf_metrics(dp_mbuf_t *out, proc_t *p)
+{
+    char labels[512];
+
+    if (p->nudfs == 0)
+        return;
+    dp_metrics_family(out, "weir_processor_udf_calls_total",
+                      "UDF call attempts accepted (retries included)", DP_METRIC_COUNTER);
+    for (uint32_t i = 0; i < p->nudfs; i++) {
+        snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
+        dp_metrics_counter(out, "weir_processor_udf_calls_total", NULL, labels,
+                           dp_counter_get(&p->udfs[i].calls));
+    }
+    dp_metrics_family(out, "weir_processor_udf_retries_total",
+                      "UDF call attempts that were retries", DP_METRIC_COUNTER);
+    for (uint32_t i = 0; i < p->nudfs; i++) {
+        snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
+        dp_metrics_counter(out, "weir_processor_udf_retries_total", NULL, labels,
+                           dp_counter_get(&p->udfs[i].retries));
+    }
+    dp_metrics_family(out, "weir_processor_udf_errors_total",
+                      "Failed UDF call attempts by gRPC status", DP_METRIC_COUNTER);
+    for (uint32_t i = 0; i < p->nudfs; i++)
+        for (int s = 1; s < UDF_STATUS_N; s++) {
+            uint64_t v = dp_counter_get(&p->udfs[i].errors[s]);
+
+            if (v == 0)
+                continue;
+            snprintf(labels, sizeof(labels), "udf=\"%s\",status=\"%s\"", p->udfs[i].name,
+                     dp_udf_status_str(s));
+            dp_metrics_counter(out, "weir_processor_udf_errors_total", NULL, labels, v);
+        }
+    dp_metrics_family(out, "weir_processor_udf_dead_letters_total",
+                      "Records dead-lettered after the UDF retry budget", DP_METRIC_COUNTER);
+    for (uint32_t i = 0; i < p->nudfs; i++) {
+        snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
+        dp_metrics_counter(out, "weir_processor_udf_dead_letters_total", NULL, labels,
+                           dp_counter_get(&p->udfs[i].dead_letters));
+    }
+    dp_metrics_family(out, "weir_processor_udf_in_flight", "UDF call attempts outstanding",
+                      DP_METRIC_GAUGE);
+    for (uint32_t i = 0; i < p->nudfs; i++) {
+        snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
+        dp_metrics_gauge(out, "weir_processor_udf_in_flight", NULL, labels,
+                         dp_gauge_get(&p->udfs[i].in_flight));
+    }
+    dp_metrics_family(out, "weir_processor_udf_waiting",
+                      "UDF calls waiting for a free slot or a retry backoff", DP_METRIC_GAUGE);
+    for (uint32_t i = 0; i < p->nudfs; i++) {
+        snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
+        dp_metrics_gauge(out, "weir_processor_udf_waiting", NULL, labels,
+                         dp_gauge_get(&p->udfs[i].waiting));
+    }
+    dp_metrics_counter(out, "weir_processor_udf_blocked_total",
+                       "Loop passes in which inputs waited for the UDF channel", NULL,
+                       dp_counter_get(&p->udf_blocked_total));
+    dp_metrics_gauge(out, "weir_processor_udf_inputs_blocked",
+                     "1 while inputs wait for the UDF channel (slots full)", NULL,
+                     dp_gauge_get(&p->udf_blocked));
+    dp_metrics_family(out, "weir_processor_udf_latency_seconds",
+                      "UDF call attempt latency, accept to completion", DP_METRIC_HISTOGRAM);
+    for (uint32_t i = 0; i < p->nudfs; i++) {
+        snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
+        dp_metrics_hist(out, "weir_processor_udf_latency_seconds", NULL, labels,
+                        &p->udfs[i].latency);
+    }
 }
 
 /* ---- start-up ------------------------------------------------------------ */
@@ -870,7 +1591,8 @@ static bool push_held(proc_t *p, int64_t now, bool *refused)
         dp_pipe_rec_t rec;
         int rc;
 
-        if (pp->blocked) {
+        if (pp->blocked || udf_blocked(p)) {
+            /* a UDF has no free slot (-EBUSY): the rest waits, in order */
             p->held[w++] = h;
             continue;
         }
@@ -1022,6 +1744,14 @@ static int checkpoint(proc_t *p, const char *why, bool forced)
         dp_pipe_watermark(p->pipe) == p->ckpt_watermark &&
         dp_pipe_state_bytes(p->pipe) == p->ckpt_state_bytes)
         return 0; /* nothing happened since the last one */
+    if (p->nudfs > 0 && udf_drain(p) != 0) {
+        dp_counter_add(&p->m.checkpoint_failures, 1);
+        wc_log(WC_LOG_WARN, COMPONENT, "checkpoint postponed: UDF calls not answered in time",
+               "{s:s, s:I, s:i}", "reason", why, "outstanding", (json_int_t)p->udf_outstanding,
+               "timeout_ms", UDF_DRAIN_MS);
+        return -ETIMEDOUT;
+    }
+    st = dp_pipe_stats(p->pipe);
     for (uint32_t i = 0; i < p->nproducers; i++) {
         rd_kafka_resp_err_t e = rd_kafka_flush(p->producers[i].rk, FLUSH_TIMEOUT_MS);
 
@@ -1177,6 +1907,7 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
     dp_metrics_hist(out, "weir_processor_checkpoint_seconds",
                     "Checkpoint duration: output flush, state save, durable write", NULL,
                     &m->checkpoint_latency);
+    render_udf_metrics(out, p);
     return out->err;
 }
 
@@ -1223,6 +1954,8 @@ static int load_spec(proc_t *p, char *err, size_t errlen)
 
 static void cleanup(proc_t *p)
 {
+    if (p->ring_ok && p->nudfs > 0)
+        udf_close_all(p);
     for (uint32_t i = 0; i < p->nheld; i++)
         rd_kafka_message_destroy(p->held[i].msg);
     p->nheld = 0;
@@ -1286,8 +2019,13 @@ static int run_loop(proc_t *p)
         if (p->nheld < HELD_SOFT || (p->nheld < HELD_MAX && p->bp_active && p->bp_target >= 0 &&
                                      !held_has(p, p->bp_target)))
             taken = poll_inputs(p, HELD_MAX - p->nheld);
-        if (p->nheld > 0)
-            pushed = push_held(p, now, &refused);
+        if (udf_service(p, now) > 0)
+            pushed = true;
+        if (p->nheld > 0 && !udf_blocked(p))
+            pushed = push_held(p, now, &refused) || pushed;
+        else if (p->nheld > 0)
+            dp_counter_add(&p->udf_blocked_total, 1);
+        dp_gauge_set(&p->udf_blocked, udf_blocked(p));
         dp_pipe_tick(p->pipe, now);
         if (refused || p->bp_active)
             manage_backpressure(p);
@@ -1354,6 +2092,8 @@ int dp_proc_run(const dp_proc_config_t *cfg)
     p->efd = p->sfd = -1;
     p->bp_target = -1;
     opts.ctx = p;
+    opts.udf_submit = udf_submit;
+    opts.udf_ctx = p;
     dp_hist_init(&p->m.checkpoint_latency);
 
     rc = load_spec(p, err, sizeof(err));
@@ -1393,7 +2133,7 @@ int dp_proc_run(const dp_proc_config_t *cfg)
                strerror(errno));
         goto out;
     }
-    rc = dp_ring_init(&p->ring, 64, 0);
+    rc = dp_ring_init(&p->ring, 256, 0);
     if (rc != 0) {
         wc_log(WC_LOG_ERROR, COMPONENT, "io_uring unavailable", "{s:s}", "error", strerror(-rc));
         goto out;
@@ -1503,7 +2243,9 @@ int dp_proc_run(const dp_proc_config_t *cfg)
             goto out;
         }
     }
-    rc = assign_inputs(p);
+    rc = udf_start(p);
+    if (rc == 0)
+        rc = assign_inputs(p);
     if (rc == -ECANCELED) {
         wc_log(WC_LOG_INFO, COMPONENT, "stopped before the inputs were assigned", "{s:i}", "signal",
                p->stop_signal);

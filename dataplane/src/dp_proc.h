@@ -13,7 +13,7 @@ enum {
     DP_PROC_EXIT_OK = 0,
     DP_PROC_EXIT_FAIL = 1,         /**< runtime failure (fatal producer error, I/O) */
     DP_PROC_EXIT_DATAERR = 65,     /**< invalid spec, or a checkpoint that does not fit it */
-    DP_PROC_EXIT_UNAVAILABLE = 69, /**< input or output topics not found in time */
+    DP_PROC_EXIT_UNAVAILABLE = 69, /**< topics not found, or a UDF not reachable, in time */
 };
 
 /** How to run. Strings are borrowed for the duration of dp_proc_run. */
