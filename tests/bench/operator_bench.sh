@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# weir-operator benchmark: memory and reconcile latency with many Processors.
+# Starts the Kubernetes harness (tests/harness/k8s.sh, kwok nodes) and a Weir
+# store (the Streams' topics), applies install.yaml (CRDs + RBAC; its
+# Deployment scaled to 0), runs weir-operator from WEIR_BUILD_DIR (a release
+# build) out of cluster with the ServiceAccount token, then:
+#   1. RSS idle: VmRSS from /proc/PID/status once /readyz says the caches are
+#      synced (plus 2 s);
+#   2. paced: WEIR_OPBENCH_PACED Processors (20) created one at a time, 0.5 s
+#      apart: latency of an otherwise idle operator;
+#   3. burst: the rest up to WEIR_OPBENCH_COUNT (1000) created back to back;
+#   4. RSS once every StatefulSet exists, and again once every Processor is
+#      Ready (or after WEIR_OPBENCH_READY_TIMEOUT s).
+# Latency of a Processor = first sight of its StatefulSet in a
+# `kubectl get statefulsets -w` stream, minus the client-side time just
+# before its POST (bash $EPOCHREALTIME, microseconds; each POST is one curl).
+# Writes $WEIR_BENCH_OUT/operator_bench.{json,txt}. Goals: RSS <= 10 MB with
+# 1000 Processors, p99 <= 100 ms. Reports, never judges: exit 0 when it ran.
+# Ports: WEIR_OPBENCH_PORT_BASE (19950) .. +21. Only under ctest -C bench -L bench.
+set -euo pipefail
+
+readonly NAME=operator_bench
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly ROOT
+readonly H="$ROOT/tests/harness/k8s.sh"
+readonly STORE_H="$ROOT/tests/harness/store.sh"
+BUILD="${WEIR_BUILD_DIR:-}"
+if [[ -z "$BUILD" ]]; then
+  echo "$NAME: set WEIR_BUILD_DIR to a release (RelWithDebInfo) build" >&2
+  exit 64
+fi
+BUILD="$(realpath -m -- "$BUILD")"
+readonly BUILD
+OUT="$(realpath -m -- "${WEIR_BENCH_OUT:-$BUILD/bench}")"
+readonly OUT
+readonly OPERATOR="$BUILD/operator/weir-operator"
+export WEIR_STORE_BIN="${WEIR_STORE_BIN:-$BUILD/dataplane/weir-dataplane}"
+export WEIR_K8S_PORT_BASE="${WEIR_OPBENCH_PORT_BASE:-19950}"
+# 110 pods per kwok node: enough nodes for every processor pod.
+readonly COUNT="${WEIR_OPBENCH_COUNT:-1000}"
+export WEIR_K8S_NODES="${WEIR_OPBENCH_NODES:-$(((COUNT + 109) / 110))}"
+readonly PACED="${WEIR_OPBENCH_PACED:-20}"
+readonly READY_TIMEOUT="${WEIR_OPBENCH_READY_TIMEOUT:-600}"
+readonly STORE_PORT=$((WEIR_K8S_PORT_BASE + 20))
+readonly HTTP=$((WEIR_K8S_PORT_BASE + 21))
+readonly NS=bench
+
+for b in "$OPERATOR" "$WEIR_STORE_BIN"; do
+  [[ -x "$b" ]] || {
+    echo "$NAME: $b is not built" >&2
+    exit 1
+  }
+done
+for c in curl jq awk; do
+  command -v "$c" >/dev/null || {
+    echo "$NAME: $c not found" >&2
+    exit 77
+  }
+done
+if grep -q 'CMAKE_BUILD_TYPE:STRING=Debug' "$BUILD/CMakeCache.txt" 2>/dev/null ||
+  grep -q 'WEIR_SANITIZE:[A-Z]*=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+  echo "$NAME: warning: $BUILD is not a release build; figures will not mean much" >&2
+fi
+
+mkdir -p "$OUT"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/weir-$NAME.XXXXXX")"
+readonly WORK
+readonly DIR="$WORK/k8s"
+op="" watcher="" rc=1
+
+cleanup() {
+  local status=$?
+  trap - INT TERM HUP
+  [[ -n "$watcher" ]] && kill "$watcher" 2>/dev/null
+  if [[ -n "$op" ]] && kill -0 "$op" 2>/dev/null; then
+    kill -TERM "$op" 2>/dev/null || :
+    wait "$op" || status=1
+  fi
+  "$STORE_H" stop "$WORK/store" >"$WORK/store-stop.log" 2>&1 || :
+  "$H" stop "$DIR" >"$WORK/stop.log" 2>&1 || status=1
+  if ((status == 0 && rc == 0)); then
+    rm -rf "$WORK"
+    exit 0
+  fi
+  echo "$NAME: failed; keeping $WORK" >&2
+  exit 1
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+log() { printf '%s: %s\n' "$NAME" "$*" >&2; }
+fail() {
+  printf '%s: error: %s\n' "$NAME" "$*" >&2
+  exit 1
+}
+wait_for() { # SECONDS WHAT CMD...
+  local end=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < end)) || fail "timed out waiting for: $what"
+    sleep 0.5
+  done
+}
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$op/status"; }
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$op/status"; }
+metric() { curl -fsS "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+
+"$H" install >&2
+"$H" start "$DIR" >"$WORK/env.sh"
+# shellcheck disable=SC1091
+source "$WORK/env.sh"
+unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+readonly API="$WEIR_K8S_SERVER"
+CURL=(curl -fsS --cacert "$DIR/pki/ca.crt" --cert "$DIR/pki/admin.crt" --key "$DIR/pki/admin.key")
+
+log "install.yaml (Deployment scaled to 0)"
+kubectl apply --server-side -f "$ROOT/install.yaml" >"$WORK/install.log"
+kubectl scale deployment weir-operator -n weir-system --replicas=0 >/dev/null
+kubectl wait --for=condition=Established --timeout=60s \
+  crd/clusterstreams.streaming.weir.dev crd/streams.streaming.weir.dev \
+  crd/processors.streaming.weir.dev >/dev/null
+token="$(kubectl create token weir-operator -n weir-system --duration=4h)"
+cat >"$WORK/operator.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: harness
+  cluster: {server: "$API", certificate-authority: "$DIR/pki/ca.crt"}
+users:
+- name: weir-operator
+  user: {token: "$token"}
+contexts:
+- name: op
+  context: {cluster: harness, user: weir-operator, namespace: weir-system}
+current-context: op
+KC
+chmod 600 "$WORK/operator.kubeconfig"
+
+"$STORE_H" start "$WORK/store" "$STORE_PORT" 1 >"$WORK/store-start.log" 2>&1 ||
+  fail "store did not start: $(cat "$WORK/store-start.log")"
+
+WEIR_LOG_LEVEL=info "$OPERATOR" --kubeconfig="$WORK/operator.kubeconfig" --leader-elect=false \
+  --store-namespace=weir-system --dataplane-image=weir-dataplane:bench \
+  --http-port="$HTTP" --metrics=true >"$WORK/op.log" 2>&1 &
+op=$!
+wait_for 30 "operator /readyz" curl -fsS "http://127.0.0.1:$HTTP/readyz"
+sleep 2
+rss_idle=$(rss_kb)
+log "idle RSS ${rss_idle} kB"
+
+kubectl create namespace "$NS" >/dev/null
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: streaming.weir.dev/v1alpha1
+kind: ClusterStream
+metadata: {name: local}
+spec:
+  name: local
+  storage:
+    server: {protocol: kafka, url: "kafka://127.0.0.1:$STORE_PORT"}
+---
+apiVersion: streaming.weir.dev/v1alpha1
+kind: Stream
+metadata: {name: in, namespace: $NS}
+spec: {name: in, protocol: kafka, storage: {clusterStream: local}}
+---
+apiVersion: streaming.weir.dev/v1alpha1
+kind: Stream
+metadata: {name: out, namespace: $NS}
+spec: {name: out, protocol: kafka, storage: {clusterStream: local}}
+YAML
+sready() { [[ "$(kubectl get stream "$1" -n "$NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]; }
+wait_for 60 "Stream in Ready" sready in
+wait_for 60 "Stream out Ready" sready out
+sleep 1
+rss_deps=$(rss_kb)
+
+# Watch StatefulSets; timestamp every event line as it arrives.
+kubectl get statefulsets -n "$NS" -w --watch-only \
+  -o jsonpath='{.metadata.name}{"\n"}' 2>"$WORK/watch.err" |
+  while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >"$WORK/seen.txt" &
+watcher=$!
+sleep 2
+
+create() { # INDEX: POST one Processor, record "name t_before t_after"
+  local n t0
+  n=$(printf 'pb-%04d' "$1")
+  t0=$EPOCHREALTIME
+  "${CURL[@]}" -o /dev/null -H 'Content-Type: application/json' -X POST \
+    "$API/apis/streaming.weir.dev/v1alpha1/namespaces/$NS/processors" \
+    -d "{\"apiVersion\":\"streaming.weir.dev/v1alpha1\",\"kind\":\"Processor\",\"metadata\":{\"name\":\"$n\",\"namespace\":\"$NS\"},\"spec\":{\"inputs\":[{\"name\":\"in\"}],\"outputs\":[{\"name\":\"out\"}],\"filter\":\"payload.amount > $1\"}}"
+  printf '%s %s %s\n' "weir-proc-$n" "$t0" "$EPOCHREALTIME" >>"$WORK/created.txt"
+}
+
+log "paced: $PACED Processors, 0.5 s apart"
+for ((i = 0; i < PACED; i++)); do
+  create "$i"
+  sleep 0.5
+done
+log "burst: $((COUNT - PACED)) Processors back to back"
+t_burst0=$EPOCHREALTIME
+for ((i = PACED; i < COUNT; i++)); do create "$i"; done
+t_burst1=$EPOCHREALTIME
+
+seen_all() { (($(awk '{ print $2 }' "$WORK/seen.txt" | sort -u | wc -l) >= COUNT)); }
+wait_for 900 "all $COUNT StatefulSets" seen_all
+t_all=$EPOCHREALTIME
+sleep 1
+rss_all=$(rss_kb)
+log "all StatefulSets seen; RSS ${rss_all} kB"
+
+ready_count() {
+  kubectl get processors -n "$NS" -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
+    grep -c '^True$' || :
+}
+end=$((SECONDS + READY_TIMEOUT))
+nready=0
+while ((SECONDS < end)); do
+  nready=$(ready_count)
+  ((nready >= COUNT)) && break
+  sleep 5
+done
+t_ready=$EPOCHREALTIME
+rss_ready=$(rss_kb)
+hwm=$(hwm_kb)
+queue=$(metric weir_operator_queue_depth)
+log "$nready/$COUNT Ready; RSS ${rss_ready} kB, peak ${hwm} kB"
+
+# Size of one Processor and its StatefulSet as the API returns them (the
+# informer caches Processors as parsed JSON trees; StatefulSets are not cached).
+proc_bytes=$(kubectl get processor pb-0500 -n "$NS" -o json | jq -c . | wc -c)
+proc_nomf_bytes=$(kubectl get processor pb-0500 -n "$NS" -o json | jq -c 'del(.metadata.managedFields)' | wc -c)
+sts_bytes=$(kubectl get statefulset weir-proc-pb-0500 -n "$NS" -o json | jq -c . | wc -c)
+cpu_ticks=$(awk '{ print $14 + $15 }' "/proc/$op/stat")
+clk=$(getconf CLK_TCK)
+
+# Latencies: first sight minus POST start, per Processor (ms).
+awk -v paced="$PACED" '
+  NR == FNR { if (!($2 in seen)) seen[$2] = $1; next }
+  ($1 in seen) {
+    ms = (seen[$1] - $2) * 1000; post = ($3 - $2) * 1000
+    idx = substr($1, length("weir-proc-pb-") + 1) + 0
+    print (idx < paced ? "paced" : "burst"), ms, post
+  }' "$WORK/seen.txt" "$WORK/created.txt" >"$WORK/lat.txt"
+stats() { # PHASE: n p50 p90 p99 max (ms)
+  awk -v p="$1" '$1 == p || p == "all" { print $2 }' "$WORK/lat.txt" | sort -n |
+    awk '{ v[NR] = $1 } END {
+      if (NR == 0) { print "0 0 0 0 0"; exit }
+      i50 = int(NR * 0.50 + 0.999); i90 = int(NR * 0.90 + 0.999); i99 = int(NR * 0.99 + 0.999)
+      printf "%d %.1f %.1f %.1f %.1f\n", NR, v[i50], v[i90], v[i99], v[NR] }'
+}
+read -r n_p p50_p p90_p p99_p max_p <<<"$(stats paced)"
+read -r n_b p50_b p90_b p99_b max_b <<<"$(stats burst)"
+read -r n_a p50_a p90_a p99_a max_a <<<"$(stats all)"
+post_p50=$(awk '{ print $3 }' "$WORK/lat.txt" | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[int(NR / 2 + 0.5)] }')
+burst_rate=$(awk -v a="$t_burst0" -v b="$t_burst1" -v n="$((COUNT - PACED))" 'BEGIN { printf "%.1f", n / (b - a) }')
+drain_s=$(awk -v a="$t_burst0" -v b="$t_all" 'BEGIN { printf "%.1f", b - a }')
+ready_s=$(awk -v a="$t_burst0" -v b="$t_ready" 'BEGIN { printf "%.1f", b - a }')
+cpu_s=$(awk -v t="$cpu_ticks" -v c="$clk" 'BEGIN { printf "%.1f", t / c }')
+per_proc_kb=$(awk -v a="$rss_deps" -v b="$rss_ready" -v n="$COUNT" 'BEGIN { printf "%.1f", (b - a) / n }')
+
+jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
+  --argjson rss_idle "$rss_idle" --argjson rss_deps "$rss_deps" --argjson rss_all "$rss_all" \
+  --argjson rss_ready "$rss_ready" --argjson hwm "$hwm" --argjson ready "$nready" \
+  --argjson per "$per_proc_kb" --argjson pb "$proc_bytes" --argjson pbn "$proc_nomf_bytes" --argjson sb "$sts_bytes" \
+  --argjson np "$n_p" --argjson p50p "$p50_p" --argjson p90p "$p90_p" --argjson p99p "$p99_p" --argjson maxp "$max_p" \
+  --argjson nb "$n_b" --argjson p50b "$p50_b" --argjson p90b "$p90_b" --argjson p99b "$p99_b" --argjson maxb "$max_b" \
+  --argjson na "$n_a" --argjson p50a "$p50_a" --argjson p90a "$p90_a" --argjson p99a "$p99_a" --argjson maxa "$max_a" \
+  --argjson post "$post_p50" --argjson rate "$burst_rate" --argjson drain "$drain_s" --argjson readys "$ready_s" \
+  --argjson cpu "$cpu_s" --arg queue "${queue:-}" --arg build "$BUILD" --arg host "$(uname -n)" --argjson ncpu "$(nproc)" \
+  '{bench: "operator", build: $build, host: $host, cpus: $ncpu, processors: $count, kwok_nodes: $nodes,
+    rss_kb: {idle: $rss_idle, with_streams: $rss_deps, all_statefulsets: $rss_all, all_ready: $rss_ready, peak: $hwm},
+    rss_per_processor_kb: $per, processors_ready: $ready, queue_depth_end: $queue,
+    object_json_bytes: {processor: $pb, processor_without_managed_fields: $pbn, statefulset: $sb},
+    latency_ms: {paced: {n: $np, p50: $p50p, p90: $p90p, p99: $p99p, max: $maxp},
+                 burst: {n: $nb, p50: $p50b, p90: $p90b, p99: $p99b, max: $maxb},
+                 all: {n: $na, p50: $p50a, p90: $p90a, p99: $p99a, max: $maxa}},
+    post_ms_p50: $post, burst_create_per_s: $rate, burst_to_all_statefulsets_s: $drain,
+    burst_to_all_ready_s: $readys, operator_cpu_s: $cpu,
+    goals: {rss_kb_max: 10240, p99_ms_max: 100,
+            rss_met: ($rss_ready <= 10240), p99_met: ($p99a <= 100)}}' >"$OUT/operator_bench.json"
+
+{
+  printf 'weir-operator bench: %d Processors (%d paced 0.5 s apart, %d burst), %d kwok nodes, %s CPUs\n' \
+    "$COUNT" "$PACED" "$((COUNT - PACED))" "$WEIR_K8S_NODES" "$(nproc)"
+  printf 'RSS kB: idle %s, with ClusterStream+2 Streams %s, all StatefulSets %s, all Ready %s, peak %s (%s kB per Processor)\n' \
+    "$rss_idle" "$rss_deps" "$rss_all" "$rss_ready" "$hwm" "$per_proc_kb"
+  printf 'JSON bytes: Processor %s (%s without managedFields), StatefulSet %s\n' "$proc_bytes" "$proc_nomf_bytes" "$sts_bytes"
+  printf 'latency ms (POST start -> StatefulSet seen): paced n=%s p50 %s p90 %s p99 %s max %s\n' "$n_p" "$p50_p" "$p90_p" "$p99_p" "$max_p"
+  printf '                                             burst n=%s p50 %s p90 %s p99 %s max %s\n' "$n_b" "$p50_b" "$p90_b" "$p99_b" "$max_b"
+  printf '                                             all   n=%s p50 %s p90 %s p99 %s max %s\n' "$n_a" "$p50_a" "$p90_a" "$p99_a" "$max_a"
+  printf 'POST p50 %s ms; burst created at %s/s; all StatefulSets %s s and %s/%s Ready %s s after the burst began; operator CPU %s s\n' \
+    "$post_p50" "$burst_rate" "$drain_s" "$nready" "$COUNT" "$ready_s" "$cpu_s"
+  printf 'goals: RSS <= 10240 kB: %s; p99 <= 100 ms: %s\n' \
+    "$( ((rss_ready <= 10240)) && echo met || echo MISSED)" \
+    "$(awk -v p="$p99_a" 'BEGIN { print (p <= 100 ? "met" : "MISSED") }')"
+} | tee "$OUT/operator_bench.txt"
+cp "$WORK/lat.txt" "$OUT/operator_bench_latencies.txt"
+rc=0
