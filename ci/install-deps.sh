@@ -19,7 +19,7 @@ build_pkgs=(
 )
 test_pkgs=(
   clang clang-format libclang-rt-14-dev kcat procps iproute2 psmisc
-  openjdk-17-jre-headless maven valgrind linux-perf protobuf-compiler fio unzip
+  openjdk-17-jre-headless maven valgrind linux-perf protobuf-compiler fio unzip jq
 )
 
 sudo_cmd() {

@@ -77,32 +77,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-step() { printf '%s: %s\n' "$NAME" "$*"; }
-fail() {
-  printf '%s: FAIL: %s\n' "$NAME" "$*" >&2
-  exit 1
-}
-
-# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.5 s.
-wait_for() {
-  local t=$1 what=$2
-  shift 2
-  local end=$((SECONDS + t))
-  while ((SECONDS < end)); do
-    if "$@" >/dev/null 2>&1; then
-      return 0
-    fi
-    sleep 0.5
-  done
-  fail "timed out after ${t}s waiting for: $what"
-}
-
-jp() { kubectl get "$@" 2>/dev/null; }
-ready_is() { # KIND NAME NS STATUS REASON
-  local out
-  out="$(jp "$1" "$2" ${3:+-n "$3"} -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}')"
-  [[ "$out" == "$4/$5" ]]
-}
+# shellcheck source=tests/harness/k8s/op_test_lib.sh
+source "$ROOT/tests/harness/k8s/op_test_lib.sh"
 topic_exists() { kcat -L -b "$BOOT" -m 5 2>/dev/null | grep -q "topic \"$1\" with $2 partitions"; }
 topic_absent() { kcat -L -b "$BOOT" -m 5 2>/dev/null | grep -q "broker" && ! kcat -L -b "$BOOT" -m 5 2>/dev/null | grep -q "topic \"$1\""; }
 lease_holder() { jp lease weir-operator -n weir-system -o jsonpath='{.spec.holderIdentity}'; }
