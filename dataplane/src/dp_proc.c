@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,26 @@ typedef struct proc_udf {
     dp_gauge_t waiting;        /* calls waiting for a slot or a retry backoff */
     dp_hist_t latency;         /* per attempt, accept to completion */
 } proc_udf_t;
+
+/* The per-UDF counters and gauges /metrics renders, one series per UDF. */
+typedef struct udf_series {
+    const char *name, *help;
+    size_t off; /* of a dp_counter_t, or of a dp_gauge_t when gauge */
+    bool gauge;
+} udf_series_t;
+
+static const udf_series_t udf_series[] = {
+    {"weir_processor_udf_calls_total", "UDF call attempts accepted (retries included)",
+     offsetof(proc_udf_t, calls), false},
+    {"weir_processor_udf_retries_total", "UDF call attempts that were retries",
+     offsetof(proc_udf_t, retries), false},
+    {"weir_processor_udf_dead_letters_total", "Records dead-lettered after the UDF retry budget",
+     offsetof(proc_udf_t, dead_letters), false},
+    {"weir_processor_udf_in_flight", "UDF call attempts outstanding",
+     offsetof(proc_udf_t, in_flight), true},
+    {"weir_processor_udf_waiting", "UDF calls waiting for a free slot or a retry backoff",
+     offsetof(proc_udf_t, waiting), true},
+};
 
 /* One UDF call (a record, or a window's records), with its own copy of the
  * request so it can be retried, and of the reply until the loop feeds it to
@@ -1123,19 +1144,21 @@ static void render_udf_metrics(dp_mbuf_t *out, proc_t *p)
 
     if (p->nudfs == 0)
         return;
-    dp_metrics_family(out, "weir_processor_udf_calls_total",
-                      "UDF call attempts accepted (retries included)", DP_METRIC_COUNTER);
-    for (uint32_t i = 0; i < p->nudfs; i++) {
-        snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
-        dp_metrics_counter(out, "weir_processor_udf_calls_total", NULL, labels,
-                           dp_counter_get(&p->udfs[i].calls));
-    }
-    dp_metrics_family(out, "weir_processor_udf_retries_total",
-                      "UDF call attempts that were retries", DP_METRIC_COUNTER);
-    for (uint32_t i = 0; i < p->nudfs; i++) {
-        snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
-        dp_metrics_counter(out, "weir_processor_udf_retries_total", NULL, labels,
-                           dp_counter_get(&p->udfs[i].retries));
+    for (size_t m = 0; m < sizeof(udf_series) / sizeof(udf_series[0]); m++) {
+        const udf_series_t *u = &udf_series[m];
+
+        dp_metrics_family(out, u->name, u->help, u->gauge ? DP_METRIC_GAUGE : DP_METRIC_COUNTER);
+        for (uint32_t i = 0; i < p->nudfs; i++) {
+            const char *field = (const char *)&p->udfs[i] + u->off;
+
+            snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
+            if (u->gauge)
+                dp_metrics_gauge(out, u->name, NULL, labels,
+                                 dp_gauge_get((const dp_gauge_t *)(const void *)field));
+            else
+                dp_metrics_counter(out, u->name, NULL, labels,
+                                   dp_counter_get((const dp_counter_t *)(const void *)field));
+        }
     }
     dp_metrics_family(out, "weir_processor_udf_errors_total",
                       "Failed UDF call attempts by gRPC status", DP_METRIC_COUNTER);
@@ -1149,27 +1172,6 @@ static void render_udf_metrics(dp_mbuf_t *out, proc_t *p)
                      dp_udf_status_str(s));
             dp_metrics_counter(out, "weir_processor_udf_errors_total", NULL, labels, v);
         }
-    dp_metrics_family(out, "weir_processor_udf_dead_letters_total",
-                      "Records dead-lettered after the UDF retry budget", DP_METRIC_COUNTER);
-    for (uint32_t i = 0; i < p->nudfs; i++) {
-        snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
-        dp_metrics_counter(out, "weir_processor_udf_dead_letters_total", NULL, labels,
-                           dp_counter_get(&p->udfs[i].dead_letters));
-    }
-    dp_metrics_family(out, "weir_processor_udf_in_flight", "UDF call attempts outstanding",
-                      DP_METRIC_GAUGE);
-    for (uint32_t i = 0; i < p->nudfs; i++) {
-        snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
-        dp_metrics_gauge(out, "weir_processor_udf_in_flight", NULL, labels,
-                         dp_gauge_get(&p->udfs[i].in_flight));
-    }
-    dp_metrics_family(out, "weir_processor_udf_waiting",
-                      "UDF calls waiting for a free slot or a retry backoff", DP_METRIC_GAUGE);
-    for (uint32_t i = 0; i < p->nudfs; i++) {
-        snprintf(labels, sizeof(labels), "udf=\"%s\"", p->udfs[i].name);
-        dp_metrics_gauge(out, "weir_processor_udf_waiting", NULL, labels,
-                         dp_gauge_get(&p->udfs[i].waiting));
-    }
     dp_metrics_counter(out, "weir_processor_udf_blocked_total",
                        "Loop passes in which inputs waited for the UDF channel", NULL,
                        dp_counter_get(&p->udf_blocked_total));
