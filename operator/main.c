@@ -11,6 +11,7 @@
 #include "wc_log.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -26,6 +27,11 @@
 #define LEASE_RENEW_DEADLINE_MS 10000
 #define LEASE_RETRY_MS 2000
 #define RESYNC_MS (5 * 60 * 1000)
+#define MAX_WORKERS 32
+#define NINF 4 /* clusterstreams, streams, processors, statefulsets */
+/* Threads only run the client (libcurl, jansson, librdkafka's admin calls
+ * run on librdkafka's own threads): 256 KiB of stack is plenty. */
+#define THREAD_STACK (256 * 1024)
 
 typedef struct flags {
     const char *kubeconfig, *context;
@@ -36,6 +42,8 @@ typedef struct flags {
     const char *store_ns, *image, *pull_policy, *cluster_domain;
     const char *store_res, *proc_res, *seccomp;
     long watch_timeout_s;
+    int workers;
+    bool auto_provision;
 } flags_t;
 
 static atomic_bool g_stop;
@@ -75,7 +83,10 @@ static void usage(FILE *f)
           "  --http-port=N --metrics=BOOL        /healthz, /readyz (caches synced), /metrics\n"
           "  --store-namespace=NS --dataplane-image=IMG --dataplane-image-pull-policy=P\n"
           "  --cluster-domain=D --store-resources=JSON --processor-resources=JSON\n"
-          "  --dataplane-seccomp-profile=JSON --watch-timeout-seconds=N --version\n",
+          "  --dataplane-seccomp-profile=JSON --watch-timeout-seconds=N --version\n"
+          "  --concurrent-reconciles=N (4)       reconcile workers\n"
+          "  --auto-provision-cluster-stream[=BOOL] (false) a Stream without its ClusterStream\n"
+          "                                      gets a weir one\n",
           f);
 }
 
@@ -108,8 +119,11 @@ static int parse_flags(int argc, char **argv, flags_t *f)
         } else {
             snprintf(name, sizeof(name), "%s", a);
         }
-        if (strcmp(name, "leader-elect") == 0 || strcmp(name, "metrics") == 0) {
-            bool *dst = name[0] == 'l' ? &f->leader_elect : &f->metrics;
+        if (strcmp(name, "leader-elect") == 0 || strcmp(name, "metrics") == 0 ||
+            strcmp(name, "auto-provision-cluster-stream") == 0) {
+            bool *dst = name[0] == 'l'   ? &f->leader_elect
+                        : name[0] == 'm' ? &f->metrics
+                                         : &f->auto_provision;
             if (!parse_bool(v, dst))
                 goto bad;
             continue;
@@ -153,7 +167,11 @@ static int parse_flags(int argc, char **argv, flags_t *f)
             f->seccomp = v;
         else if (strcmp(name, "watch-timeout-seconds") == 0)
             f->watch_timeout_s = atol(v);
-        else
+        else if (strcmp(name, "concurrent-reconciles") == 0) {
+            f->workers = atoi(v);
+            if (f->workers < 1 || f->workers > MAX_WORKERS)
+                goto bad;
+        } else
             goto bad;
         continue;
     bad:
@@ -188,14 +206,21 @@ static json_t *parse_json_flag(const char *name, const char *v, int *bad)
     return j;
 }
 
+/* One reconcile worker: its own client (op_kube is per thread); the queue
+ * never hands a key to two workers at once (op_queue). */
 typedef struct worker {
     op_reconciler_t *r;
+    op_kube_t *kube;
+    pthread_t thread;
+    bool started;
 } worker_t;
 
 static void *reconcile_main(void *arg)
 {
-    op_reconciler_t *r = ((worker_t *)arg)->r;
+    worker_t *w = arg;
+    op_reconciler_t *r = w->r;
     char key[OP_QUEUE_KEY_MAX];
+    op_reconcile_bind_client(w->kube);
     while (!atomic_load(&g_stop)) {
         uint64_t after = 0;
         int rc;
@@ -250,7 +275,7 @@ static int http_render(dp_mbuf_t *out, void *ctx)
         rc = dp_metrics_family(out, "weir_operator_relists_total",
                                "Informer relists (start, 410 Gone, broken watch)",
                                DP_METRIC_COUNTER);
-    for (int i = 0; i < 3 && rc == 0; i++) {
+    for (int i = 0; i < NINF && rc == 0; i++) {
         char labels[64];
 
         snprintf(labels, sizeof(labels), "resource=\"%s\"", op_informer_plural(c->infs[i]));
@@ -264,7 +289,7 @@ static int http_ready(char *reason, size_t reasonlen, void *ctx)
 {
     http_ctx_t *c = ctx;
 
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < NINF; i++) {
         if (!op_informer_synced(c->infs[i])) {
             snprintf(reason, reasonlen, "%s cache not synced", op_informer_plural(c->infs[i]));
             return 0;
@@ -275,21 +300,25 @@ static int http_ready(char *reason, size_t reasonlen, void *ctx)
 
 int main(int argc, char **argv)
 {
-    flags_t f = {.leader_elect = false, .lease_name = "weir-operator", .watch_timeout_s = 30};
+    flags_t f = {
+        .leader_elect = false, .lease_name = "weir-operator", .watch_timeout_s = 30, .workers = 4};
     char err[1024], host[256];
     op_reconciler_t r = {0};
     op_kube_t *lease_kube = NULL;
-    op_informer_t *infs[3] = {0};
+    op_informer_t *infs[NINF] = {0};
     json_t *store_res, *proc_res, *seccomp;
-    pthread_t worker_thread;
-    worker_t w = {&r};
-    bool worker_started = false;
+    worker_t ws[MAX_WORKERS] = {0};
+    pthread_attr_t attr;
+    char *sts_namespaces = NULL;
     http_ctx_t hctx;
     dp_http_t *http = NULL;
     int bad = 0, rc = EX_CONFIG;
     uint64_t last_renew = 0, last_resync;
     struct sigaction sa = {.sa_handler = on_signal};
 
+    /* Two malloc arenas instead of eight per core: the threads mostly wait
+     * on sockets, and every arena keeps its own free memory resident. */
+    mallopt(M_ARENA_MAX, 2);
     wc_log_init_from_env();
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("weir-operator %s\n", WEIR_VERSION);
@@ -342,17 +371,35 @@ int main(int argc, char **argv)
                                     .processor_resources = proc_res,
                                     .seccomp_profile = seccomp};
     r.queue = op_queue_new(500, 5 * 60 * 1000, 65536);
+    r.auto_provision = f.auto_provision;
+    /* ClusterStream credentials Secrets live in the operator's namespace. */
+    r.credentials_namespace = getenv("POD_NAMESPACE");
+    if (!r.credentials_namespace || !*r.credentials_namespace)
+        r.credentials_namespace = f.store_ns && *f.store_ns ? f.store_ns : "weir-system";
+    /* Owned StatefulSets live in the watched namespaces (Processors) and
+     * the store namespace (weir ClusterStreams). */
+    if (f.watch_namespaces && *f.watch_namespaces &&
+        asprintf(&sts_namespaces, "%s,%s", f.watch_namespaces,
+                 f.store_ns && *f.store_ns ? f.store_ns : "weir-system") < 0)
+        goto out;
     {
         static const struct {
-            const char *plural;
+            const char *api, *plural;
             bool cluster;
-        } res[3] = {{"clusterstreams", true}, {"streams", false}, {"processors", false}};
-        for (int i = 0; i < 3; i++) {
-            op_informer_opts_t io = {.api_version = "streaming.weir.dev/v1alpha1",
+        } res[NINF] = {{"streaming.weir.dev/v1alpha1", "clusterstreams", true},
+                       {"streaming.weir.dev/v1alpha1", "streams", false},
+                       {"streaming.weir.dev/v1alpha1", "processors", false},
+                       {"apps/v1", "statefulsets", false}};
+        for (int i = 0; i < NINF; i++) {
+            bool sts = i == 3;
+            op_informer_opts_t io = {.api_version = res[i].api,
                                      .plural = res[i].plural,
                                      .cluster_scoped = res[i].cluster,
-                                     .namespaces = f.watch_namespaces,
-                                     .watch_timeout_s = f.watch_timeout_s};
+                                     .namespaces = sts ? sts_namespaces : f.watch_namespaces,
+                                     .watch_timeout_s = f.watch_timeout_s,
+                                     .label_selector = sts ? OP_CHILD_SELECTOR : NULL,
+                                     .transform =
+                                         sts ? op_reconcile_trim_statefulset : op_reconcile_trim};
             infs[i] = op_informer_new(&io, new_client, &f, op_reconcile_on_event, &r);
             if (!infs[i])
                 goto out;
@@ -361,6 +408,7 @@ int main(int argc, char **argv)
     r.cluster_streams = infs[0];
     r.streams = infs[1];
     r.processors = infs[2];
+    r.statefulsets = infs[3];
     if (!r.queue)
         goto out;
     if (f.http_port > 0) {
@@ -374,20 +422,35 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < NINF; i++)
         if (op_informer_start(infs[i]) != 0)
             goto out;
-    if (pthread_create(&worker_thread, NULL, reconcile_main, &w) != 0)
-        goto out;
-    worker_started = true;
-    wc_log(WC_LOG_INFO, "operator", "started", "{s:s, s:b, s:s}", "identity", f.identity,
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, THREAD_STACK);
+    for (int i = 0; i < f.workers; i++) {
+        ws[i].r = &r;
+        if (new_client(&ws[i].kube, err, sizeof(err), &f) != OP_KUBE_OK ||
+            pthread_create(&ws[i].thread, &attr, reconcile_main, &ws[i]) != 0) {
+            pthread_attr_destroy(&attr);
+            goto out;
+        }
+        ws[i].started = true;
+    }
+    pthread_attr_destroy(&attr);
+    wc_log(WC_LOG_INFO, "operator", "started", "{s:s, s:b, s:s, s:i, s:b}", "identity", f.identity,
            "leader_elect", f.leader_elect, "namespaces",
-           f.watch_namespaces && *f.watch_namespaces ? f.watch_namespaces : "*");
+           f.watch_namespaces && *f.watch_namespaces ? f.watch_namespaces : "*", "workers",
+           f.workers, "auto_provision", f.auto_provision);
 
     /* The main thread runs leader election and the periodic resync. */
-    while (!atomic_load(&g_stop) && !(op_informer_synced(infs[0]) && op_informer_synced(infs[1]) &&
-                                      op_informer_synced(infs[2])))
+    for (;;) {
+        bool all = true;
+        for (int i = 0; i < NINF; i++)
+            all = all && op_informer_synced(infs[i]);
+        if (all || atomic_load(&g_stop))
+            break;
         sleep_ms(100);
+    }
     last_resync = now_ms();
     while (!atomic_load(&g_stop)) {
         bool was = atomic_load(&g_leader), is = true;
@@ -423,14 +486,18 @@ out:
     dp_http_stop(http);
     if (r.queue)
         op_queue_shutdown(r.queue);
-    if (worker_started)
-        pthread_join(worker_thread, NULL);
+    for (int i = 0; i < MAX_WORKERS; i++) {
+        if (ws[i].started)
+            pthread_join(ws[i].thread, NULL);
+        op_kube_free(ws[i].kube);
+    }
     if (lease_kube && atomic_load(&g_leader) &&
         op_kube_lease_release(lease_kube, f.lease_ns, f.lease_name, f.identity, err, sizeof(err)) !=
             OP_KUBE_OK)
         wc_log(WC_LOG_WARN, "operator", "lease release failed", "{s:s}", "error", err);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < NINF; i++)
         op_informer_free(infs[i]);
+    free(sts_namespaces);
     op_queue_free(r.queue);
     op_kube_free(r.kube);
     op_kube_free(lease_kube);

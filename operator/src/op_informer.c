@@ -26,7 +26,8 @@ typedef struct watcher {
 } watcher_t;
 
 struct op_informer {
-    char *api_version, *plural;
+    char *api_version, *plural, *selector;
+    op_informer_transform_fn transform;
     bool cluster_scoped;
     long watch_timeout_s, page_limit;
     op_informer_client_fn client_fn;
@@ -61,6 +62,12 @@ op_informer_t *op_informer_new(const op_informer_opts_t *opts, op_informer_clien
     inf->api_version = strdup(opts->api_version);
     inf->plural = strdup(opts->plural);
     inf->cache = json_object();
+    inf->transform = opts->transform;
+    if (opts->label_selector && *opts->label_selector) {
+        inf->selector = strdup(opts->label_selector);
+        if (!inf->selector)
+            goto fail;
+    }
     inf->cluster_scoped = opts->cluster_scoped;
     inf->watch_timeout_s = opts->watch_timeout_s > 0 ? opts->watch_timeout_s : 30;
     inf->page_limit = opts->page_limit > 0 ? opts->page_limit : 500;
@@ -124,6 +131,8 @@ static void replace(watcher_t *w, json_t *items)
     if (!gone || !listed)
         goto out;
     json_array_foreach (items, i, item) {
+        if (inf->transform)
+            inf->transform(item);
         cache_key(key, sizeof(key), item);
         json_object_set(listed, key, item);
     }
@@ -156,6 +165,8 @@ static int on_event(op_kube_event_t type, json_t *obj, void *arg)
     char key[600];
     if (type == OP_KUBE_EV_BOOKMARK)
         return atomic_load(&inf->stop) ? 1 : 0;
+    if (inf->transform)
+        inf->transform(obj);
     cache_key(key, sizeof(key), obj);
     pthread_mutex_lock(&inf->mu);
     if (type == OP_KUBE_EV_DELETED)
@@ -191,6 +202,17 @@ static void *watch_main(void *arg)
                      inf->plural, NULL, NULL) < 0) {
         wc_log(WC_LOG_ERROR, "informer", "bad resource path", "{s:s}", "resource", inf->plural);
         return NULL;
+    }
+    if (inf->selector) {
+        /* Selector characters ("=", ",", "!") are legal in a query value;
+         * spaces are not, and a selector never needs them. */
+        size_t n = strlen(path);
+        if (strchr(inf->selector, ' ') || snprintf(path + n, sizeof(path) - n, "?labelSelector=%s",
+                                                   inf->selector) >= (int)(sizeof(path) - n)) {
+            wc_log(WC_LOG_ERROR, "informer", "bad label selector", "{s:s}", "selector",
+                   inf->selector);
+            return NULL;
+        }
     }
     while (!atomic_load(&inf->stop)) {
         op_kube_err_t e;
@@ -228,6 +250,9 @@ static void *watch_main(void *arg)
         if (e != OP_KUBE_ERR_GONE)
             wc_log(WC_LOG_WARN, "informer", "watch failed, relisting", "{s:s, s:s, s:s}",
                    "resource", inf->plural, "code", op_kube_err_str(e), "error", err);
+        else
+            wc_log(WC_LOG_INFO, "informer", "resource version expired (410 Gone), relisting",
+                   "{s:s, s:s}", "resource", inf->plural, "resourceVersion", rv);
         need_list = true;
         rv[0] = '\0';
         if (e != OP_KUBE_ERR_GONE)
@@ -239,14 +264,21 @@ static void *watch_main(void *arg)
 
 int op_informer_start(op_informer_t *inf)
 {
+    pthread_attr_t attr;
+    /* A watch thread runs libcurl and the line parser: 256 KiB of stack
+     * instead of the default 8 MiB keeps the mappings small. */
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
     for (size_t i = 0; i < inf->nw; i++) {
-        int rc = pthread_create(&inf->w[i].thread, NULL, watch_main, &inf->w[i]);
+        int rc = pthread_create(&inf->w[i].thread, &attr, watch_main, &inf->w[i]);
         if (rc != 0) {
+            pthread_attr_destroy(&attr);
             op_informer_stop(inf);
             return -rc;
         }
         inf->w[i].started = true;
     }
+    pthread_attr_destroy(&attr);
     return 0;
 }
 
@@ -271,6 +303,7 @@ void op_informer_free(op_informer_t *inf)
     json_decref(inf->cache);
     free(inf->api_version);
     free(inf->plural);
+    free(inf->selector);
     pthread_mutex_destroy(&inf->mu);
     free(inf);
 }
@@ -312,6 +345,15 @@ json_t *op_informer_list(op_informer_t *inf, const char *ns)
     }
     pthread_mutex_unlock(&inf->mu);
     return arr;
+}
+
+size_t op_informer_size(op_informer_t *inf)
+{
+    size_t n;
+    pthread_mutex_lock(&inf->mu);
+    n = json_object_size(inf->cache);
+    pthread_mutex_unlock(&inf->mu);
+    return n;
 }
 
 unsigned long op_informer_relists(op_informer_t *inf)

@@ -26,14 +26,23 @@ typedef op_kube_err_t (*op_informer_client_fn)(op_kube_t **out, char *err, size_
 typedef void (*op_informer_handler_fn)(op_informer_t *inf, op_kube_event_t type, const json_t *obj,
                                        void *arg);
 
+/**
+ * Trims an object in place before it is cached and handed to the handler
+ * (client-go's SetTransform): drop what no reader needs (managedFields,
+ * unread spec parts) so the cache stays small. Runs on a watch thread.
+ */
+typedef void (*op_informer_transform_fn)(json_t *obj);
+
 /** What to watch. Strings are copied. */
 typedef struct op_informer_opts {
     const char *api_version; /* "streaming.weir.dev/v1alpha1" */
     const char *plural;      /* "streams" */
     bool cluster_scoped;
-    const char *namespaces; /* comma-separated; NULL/"" = all (ignored if cluster-scoped) */
-    long watch_timeout_s;   /* server-side watch timeout, also the stop latency; 0 = 30 */
-    long page_limit;        /* LIST page size; 0 = 500 */
+    const char *namespaces;     /* comma-separated; NULL/"" = all (ignored if cluster-scoped) */
+    long watch_timeout_s;       /* server-side watch timeout, also the stop latency; 0 = 30 */
+    long page_limit;            /* LIST page size; 0 = 500 */
+    const char *label_selector; /* LIST/WATCH labelSelector; NULL = every object */
+    op_informer_transform_fn transform; /* NULL: objects are cached as received */
 } op_informer_opts_t;
 
 /** Creates an informer (not started). Returns NULL on bad options or ENOMEM. */
@@ -61,6 +70,9 @@ json_t *op_informer_get(op_informer_t *inf, const char *ns, const char *name);
 
 /** A new array with every cached object (of namespace `ns` unless NULL). */
 json_t *op_informer_list(op_informer_t *inf, const char *ns);
+
+/** Number of cached objects (metrics). */
+size_t op_informer_size(op_informer_t *inf);
 
 /** Number of relists done (tests, metrics). */
 unsigned long op_informer_relists(op_informer_t *inf);

@@ -605,6 +605,45 @@ op_kube_err_t op_kube_get(op_kube_t *k, const char *path, json_t **out, char *er
     return request_url(k, "GET", path, NULL, NULL, NULL, 0, out, err, errlen);
 }
 
+op_kube_err_t op_kube_secret_data(op_kube_t *k, const char *ns, const char *name, json_t **data,
+                                  char *err, size_t errlen)
+{
+    char path[600];
+    json_t *sec = NULL, *v, *out;
+    const char *key;
+    op_kube_err_t rc;
+
+    *data = NULL;
+    if (op_kube_path(path, sizeof(path), "v1", ns, "secrets", name, NULL) < 0)
+        return op_kube__fail(OP_KUBE_ERR_INVALID, err, errlen, "bad Secret name %s/%s",
+                             ns ? ns : "", name ? name : "");
+    rc = op_kube_get(k, path, &sec, err, errlen);
+    if (rc != OP_KUBE_OK)
+        return rc;
+    out = json_object();
+    if (!out) {
+        json_decref(sec);
+        return op_kube__fail(OP_KUBE_ERR_INVALID, err, errlen, "out of memory");
+    }
+    json_object_foreach (json_object_get(sec, "data"), key, v) {
+        size_t n = 0;
+        char *dec = json_is_string(v) ? op_kube__b64_decode(json_string_value(v), &n) : NULL;
+
+        if (!dec || strlen(dec) != n) {
+            free(dec);
+            json_decref(out);
+            json_decref(sec);
+            return op_kube__fail(OP_KUBE_ERR_INVALID, err, errlen,
+                                 "Secret %s/%s: key %s is not base64 text", ns, name, key);
+        }
+        json_object_set_new(out, key, json_string(dec));
+        free(dec);
+    }
+    json_decref(sec);
+    *data = out;
+    return OP_KUBE_OK;
+}
+
 op_kube_err_t op_kube_list_page(op_kube_t *k, const char *path, long limit, const char *cont,
                                 json_t **out, char *err, size_t errlen)
 {

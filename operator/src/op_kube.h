@@ -175,6 +175,14 @@ op_kube_err_t op_kube_list_page(op_kube_t *k, const char *path, long limit, cons
 op_kube_err_t op_kube_list_all(op_kube_t *k, const char *path, long page_limit, json_t **items,
                                char *rv, size_t rvlen, char *err, size_t errlen);
 
+/**
+ * GETs Secret `ns`/`name` and returns its data with every value base64-decoded:
+ * `*data` is a new object key → string (values holding NUL bytes are refused
+ * with OP_KUBE_ERR_INVALID). OP_KUBE_ERR_NOT_FOUND when the Secret is absent.
+ */
+op_kube_err_t op_kube_secret_data(op_kube_t *k, const char *ns, const char *name, json_t **data,
+                                  char *err, size_t errlen);
+
 /** POST `obj` (borrowed) to collection `path`. `*out` (may be NULL): new reference. */
 op_kube_err_t op_kube_create(op_kube_t *k, const char *path, const json_t *obj, json_t **out,
                              char *err, size_t errlen);

@@ -18,6 +18,15 @@
 #define GROUP_VERSION "streaming.weir.dev/v1alpha1"
 #define ERRLEN 1024
 
+/* The client of this thread's reconciles (op_reconcile_bind_client). */
+static _Thread_local op_kube_t *tl_kube;
+#define KUBE(r) (tl_kube ? tl_kube : (r)->kube)
+
+void op_reconcile_bind_client(op_kube_t *k)
+{
+    tl_kube = k;
+}
+
 /* ---------------------------------------------------------------- helpers -- */
 
 static const char *str_at(const json_t *o, const char *a, const char *b, const char *c)
@@ -28,6 +37,11 @@ static const char *str_at(const json_t *o, const char *a, const char *b, const c
     if (c)
         v = json_object_get(v, c);
     return json_string_value(v);
+}
+
+static const char *nz(const char *s, const char *dflt)
+{
+    return s ? s : dflt;
 }
 
 static json_int_t generation(const json_t *obj)
@@ -98,7 +112,7 @@ static void event(op_reconciler_t *r, const json_t *obj, const char *type, const
                   const char *msg)
 {
     char err[ERRLEN];
-    if (op_kube_event_create(r->kube, obj, type, reason, msg, NULL, err, sizeof(err)) != OP_KUBE_OK)
+    if (op_kube_event_create(KUBE(r), obj, type, reason, msg, NULL, err, sizeof(err)) != OP_KUBE_OK)
         wc_log(WC_LOG_WARN, "reconcile", "cannot record an event", "{s:s, s:s}", "reason", reason,
                "error", err);
 }
@@ -136,7 +150,7 @@ static int set_status(op_reconciler_t *r, const json_t *obj, const char *status,
         json_decref(patch);
         return -1;
     }
-    e = op_kube_patch_status(r->kube, path, OP_KUBE_PATCH_APPLY, patch, NULL, err, sizeof(err));
+    e = op_kube_patch_status(KUBE(r), path, OP_KUBE_PATCH_APPLY, patch, NULL, err, sizeof(err));
     json_decref(patch);
     if (e == OP_KUBE_ERR_NOT_FOUND)
         return 0;
@@ -168,7 +182,7 @@ static int apply_children(op_reconciler_t *r, const json_t *objects, json_t **st
             snprintf(err, errlen, "cannot build the path of a rendered %s", kind ? kind : "?");
             return -1;
         }
-        if (op_kube_apply(r->kube, path, o, &res, err, errlen) != OP_KUBE_OK)
+        if (op_kube_apply(KUBE(r), path, o, &res, err, errlen) != OP_KUBE_OK)
             return -1;
         if (sts && kind && strcmp(kind, "StatefulSet") == 0) {
             json_decref(*sts);
@@ -177,6 +191,87 @@ static int apply_children(op_reconciler_t *r, const json_t *objects, json_t **st
             json_decref(res);
         }
     }
+    return 0;
+}
+
+/* True when `obj`'s Ready condition is True; `why` gets its reason and
+ * message otherwise. */
+static bool is_ready(const json_t *obj, char *why, size_t whylen)
+{
+    const json_t *c = find_condition(obj, "Ready");
+    const char *st = str_at(c, "status", NULL, NULL);
+    if (st && strcmp(st, "True") == 0)
+        return true;
+    if (!c)
+        snprintf(why, whylen, "not reconciled yet");
+    else
+        snprintf(why, whylen, "%s: %s", nz(str_at(c, "reason", NULL, NULL), "?"),
+                 nz(str_at(c, "message", NULL, NULL), ""));
+    return false;
+}
+
+/* A StatefulSet (as the apply answered it) is ready when its controller has
+ * seen the current generation and every wanted replica is ready. */
+static bool sts_ready(const json_t *sts, char *msg, size_t len, const char *what)
+{
+    const json_t *st = json_object_get(sts, "status");
+    json_int_t want = json_integer_value(json_object_get(json_object_get(sts, "spec"), "replicas"));
+    json_int_t ready = json_integer_value(json_object_get(st, "readyReplicas"));
+    json_int_t seen = json_integer_value(json_object_get(st, "observedGeneration"));
+    snprintf(msg, len, "%lld/%lld %s replicas ready", (long long)ready, (long long)want, what);
+    return ready >= want && seen >= generation(sts);
+}
+
+/* ------------------------------------------------------------ credentials -- */
+
+/* Credentials of ClusterStream `cs` for the admin client: none when it
+ * names no Secret; else the Secret's keys (op_render_credentials_secret).
+ * `*keep` holds the decoded data `auth` points into. Returns 0, or -1 with
+ * the condition reason in `reason` and the detail in `err`. */
+static int load_auth(op_reconciler_t *r, const json_t *cs, op_topic_auth_t *auth, json_t **keep,
+                     const char **reason, char *err, size_t errlen)
+{
+    const char *name = op_render_credentials_secret(cs);
+    const char *ns = r->credentials_namespace ? r->credentials_namespace : "weir-system";
+    char e[512];
+    json_t *d = NULL;
+    op_kube_err_t ke;
+    memset(auth, 0, sizeof(*auth));
+    *keep = NULL;
+    if (!name)
+        return 0;
+    ke = op_kube_secret_data(KUBE(r), ns, name, &d, e, sizeof(e));
+    if (ke == OP_KUBE_ERR_NOT_FOUND) {
+        *reason = "CredentialsNotFound";
+        snprintf(err, errlen, "credentials Secret %s/%s not found", ns, name);
+        return -1;
+    }
+    if (ke != OP_KUBE_OK) {
+        *reason = "CredentialsNotFound";
+        snprintf(err, errlen, "credentials Secret %s/%s: %.512s", ns, name, e);
+        return -1;
+    }
+    auth->security_protocol = str_at(d, "security.protocol", NULL, NULL);
+    auth->sasl_mechanism = str_at(d, "sasl.mechanism", NULL, NULL);
+    auth->username = str_at(d, "username", NULL, NULL);
+    auth->password = str_at(d, "password", NULL, NULL);
+    auth->ca_pem = str_at(d, "ca.crt", NULL, NULL);
+    if (!auth->username != !auth->password ||
+        (!auth->username && !auth->security_protocol && !auth->ca_pem)) {
+        *reason = "InvalidCredentials";
+        snprintf(err, errlen,
+                 "credentials Secret %s/%s needs keys username and password (and optionally "
+                 "security.protocol, sasl.mechanism, ca.crt); it has %s%s%s",
+                 ns, name, auth->username ? "username" : "no username",
+                 auth->password ? ", password" : ", no password",
+                 auth->security_protocol ? ", security.protocol" : "");
+        json_decref(d);
+        memset(auth, 0, sizeof(*auth));
+        return -1;
+    }
+    if (auth->username && !auth->security_protocol)
+        auth->security_protocol = auth->ca_pem ? "sasl_ssl" : "sasl_plaintext";
+    *keep = d;
     return 0;
 }
 
@@ -200,14 +295,36 @@ static int reconcile_cluster_stream(op_reconciler_t *r, const json_t *cs, uint64
         return -1;
     if (re != OP_RENDER_OK)
         return set_status(r, cs, "False", op_render_err_reason(re), err, NULL);
+    {
+        /* A named credentials Secret must exist and be usable. */
+        op_topic_auth_t auth;
+        json_t *keep = NULL;
+        const char *reason = NULL;
+        if (load_auth(r, cs, &auth, &keep, &reason, err, sizeof(err)) != 0) {
+            set_status(r, cs, "False", reason, err, out.status);
+            rc = -1; /* Secrets are not watched: retry with backoff */
+            goto out;
+        }
+        json_decref(keep);
+    }
     if (proto && strcmp(proto, "weir") == 0) {
-        if (apply_children(r, out.objects, NULL, err, sizeof(err)) != 0) {
+        json_t *sts = NULL;
+        char msg[256];
+        if (apply_children(r, out.objects, &sts, err, sizeof(err)) != 0) {
             set_status(r, cs, "False", "ApplyFailed", err, out.status);
+            json_decref(sts);
             rc = -1;
             goto out;
         }
-        rc = set_status(r, cs, "True", "ProtocolDeployed", "store StatefulSet and Service applied",
-                        out.status);
+        /* Ready only once the store pods are; the StatefulSet informer queues
+         * this ClusterStream again when the store's status changes. */
+        if (sts_ready(sts, msg, sizeof(msg), "store"))
+            rc = set_status(r, cs, "True", "ProtocolDeployed", msg, out.status);
+        else
+            rc = set_status(r, cs, "False", "ClusterStreamNotReady", msg, out.status);
+        if (!r->statefulsets && rc == 0)
+            *after = 2000; /* no StatefulSet informer: poll */
+        json_decref(sts);
     } else {
         const json_t *vars = json_object_get(
             json_object_get(
@@ -276,7 +393,7 @@ static int set_finalizer(op_reconciler_t *r, const json_t *obj, bool present)
         json_decref(patch);
         return -1;
     }
-    e = op_kube_patch(r->kube, path, OP_KUBE_PATCH_JSON, patch, NULL, err, sizeof(err));
+    e = op_kube_patch(KUBE(r), path, OP_KUBE_PATCH_JSON, patch, NULL, err, sizeof(err));
     json_decref(patch);
     if (e == OP_KUBE_OK || e == OP_KUBE_ERR_NOT_FOUND)
         return 0;
@@ -341,6 +458,9 @@ static bool reclaim_delete(const json_t *s, const json_t *cs)
 static int finalize_stream(op_reconciler_t *r, const json_t *s, const json_t *cs)
 {
     char boot[2048], err[ERRLEN];
+    op_topic_auth_t auth;
+    json_t *keep = NULL;
+    const char *reason = NULL;
     const char *topic = str_at(s, "spec", "name", NULL);
     const char *proto = cs ? cs_protocol(cs) : NULL;
     if (!has_finalizer(s))
@@ -348,12 +468,15 @@ static int finalize_stream(op_reconciler_t *r, const json_t *s, const json_t *cs
     if (reclaim_delete(s, cs) && proto && strcmp(proto, "rabbitmq") != 0 && topic) {
         int tmo = r->topic_timeout_ms ? r->topic_timeout_ms : 5000;
         if (bootstrap_of(r, cs, boot, sizeof(boot), err, sizeof(err)) != 0 ||
-            op_topic_delete(boot, topic, tmo, err, sizeof(err)) != 0) {
+            load_auth(r, cs, &auth, &keep, &reason, err, sizeof(err)) != 0 ||
+            op_topic_delete(boot, &auth, topic, tmo, err, sizeof(err)) != 0) {
+            json_decref(keep);
             wc_log(WC_LOG_WARN, "reconcile", "topic deletion failed", "{s:s, s:s}", "topic", topic,
                    "error", err);
             event(r, s, "Warning", "TopicDeleteFailed", err);
             return -1;
         }
+        json_decref(keep);
         wc_log(WC_LOG_INFO, "reconcile", "topic deleted", "{s:s, s:s}", "topic", topic, "bootstrap",
                boot);
         event(r, s, "Normal", "TopicDeleted", topic);
@@ -361,8 +484,51 @@ static int finalize_stream(op_reconciler_t *r, const json_t *s, const json_t *cs
     return set_finalizer(r, s, false);
 }
 
+/* Auto-provisioning: the Stream's attributes.autoProvisionClusterStream
+ * ("true"/"false") wins over the operator's --auto-provision-cluster-stream. */
+static bool auto_provision(const op_reconciler_t *r, const json_t *s)
+{
+    const char *a = str_at(s, "spec", "attributes", "autoProvisionClusterStream");
+    if (a)
+        return strcmp(a, "true") == 0;
+    return r->auto_provision;
+}
+
+/* Creates ClusterStream `csname` (protocol weir, storage defaults) for
+ * Stream `s`. Cluster-scoped, so it cannot be owned by the Stream: it is
+ * labelled as the operator's and annotated with the Stream it was made for,
+ * and outlives the Stream (other Streams may share it). 0 or -1. */
+static int provision_cluster_stream(op_reconciler_t *r, const json_t *s, const char *csname,
+                                    char *err, size_t errlen)
+{
+    char path[512], who[600];
+    json_t *cs;
+    op_kube_err_t e;
+    snprintf(who, sizeof(who), "%s/%s", nz(str_at(s, "metadata", "namespace", NULL), ""),
+             nz(str_at(s, "metadata", "name", NULL), ""));
+    cs = json_pack("{s:s, s:s, s:{s:s, s:{s:s}, s:{s:s}}, s:{s:s, s:{s:{s:s}}}}", "apiVersion",
+                   GROUP_VERSION, "kind", "ClusterStream", "metadata", "name", csname, "labels",
+                   "app.kubernetes.io/managed-by", "weir-operator", "annotations",
+                   OP_AUTO_PROVISIONED_FOR, who, "spec", "name", csname, "storage", "server",
+                   "protocol", "weir");
+    if (!cs ||
+        op_kube_path(path, sizeof(path), GROUP_VERSION, NULL, "clusterstreams", NULL, NULL) < 0) {
+        json_decref(cs);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    e = op_kube_create(KUBE(r), path, cs, NULL, err, errlen);
+    json_decref(cs);
+    if (e == OP_KUBE_ERR_CONFLICT)
+        return 0; /* made meanwhile (another Stream, or a user) */
+    return e == OP_KUBE_OK ? 0 : -1;
+}
+
 static int reconcile_stream(op_reconciler_t *r, const json_t *s, uint64_t *after)
 {
+    op_topic_auth_t auth;
+    json_t *keep = NULL;
+    const char *reason = NULL;
     char csname[512], boot[2048], err[ERRLEN], msg[ERRLEN + 3072];
     const char *topic = str_at(s, "spec", "name", NULL);
     const char *sproto = str_at(s, "spec", "protocol", NULL), *cproto;
@@ -379,7 +545,24 @@ static int reconcile_stream(op_reconciler_t *r, const json_t *s, uint64_t *after
         goto out;
     }
     if (!cs) {
-        snprintf(msg, sizeof(msg), "ClusterStream %s not found", csname);
+        if (auto_provision(r, s) && (!sproto || strcmp(sproto, "rabbitmq") != 0)) {
+            if (provision_cluster_stream(r, s, csname, err, sizeof(err)) != 0) {
+                snprintf(msg, sizeof(msg), "cannot auto-provision ClusterStream %s: %s", csname,
+                         err);
+                set_status(r, s, "False", "AutoProvisionClusterStream", msg, NULL);
+                rc = -1;
+                goto out;
+            }
+            wc_log(WC_LOG_INFO, "reconcile", "ClusterStream auto-provisioned", "{s:s, s:s}",
+                   "clusterStream", csname, "stream", str_at(s, "metadata", "name", NULL));
+            snprintf(msg, sizeof(msg), "ClusterStream %s (protocol weir) auto-provisioned", csname);
+            rc = set_status(r, s, "False", "AutoProvisionClusterStream", msg, NULL);
+            goto out; /* its informer event queues this Stream again */
+        }
+        snprintf(msg, sizeof(msg), "ClusterStream %s not found%s", csname,
+                 sproto && strcmp(sproto, "rabbitmq") == 0 && auto_provision(r, s)
+                     ? " (auto-provisioning makes weir ClusterStreams only)"
+                     : "");
         rc = set_status(r, s, "False", "NoClusterStreamFound", msg, NULL);
         goto out;
     }
@@ -392,13 +575,24 @@ static int reconcile_stream(op_reconciler_t *r, const json_t *s, uint64_t *after
         rc = set_status(r, s, "False", "ProtocolMismatch", msg, NULL);
         goto out;
     }
+    if (!is_ready(cs, err, sizeof(err))) {
+        /* The ClusterStream's own events queue this Stream again. */
+        snprintf(msg, sizeof(msg), "ClusterStream %s is not ready (%s)", csname, err);
+        rc = set_status(r, s, "False", "ClusterStreamNotReady", msg, NULL);
+        goto out;
+    }
     if (strcmp(cproto, "rabbitmq") == 0) {
         rc = set_status(r, s, "True", "StreamDeployed", "exchanges are declared by their clients",
                         NULL);
         goto out;
     }
+    if (load_auth(r, cs, &auth, &keep, &reason, err, sizeof(err)) != 0) {
+        set_status(r, s, "False", reason, err, NULL);
+        rc = -1; /* Secrets are not watched: retry with backoff */
+        goto out;
+    }
     if (bootstrap_of(r, cs, boot, sizeof(boot), err, sizeof(err)) != 0 ||
-        op_topic_create(boot, topic, partitions_of(s),
+        op_topic_create(boot, &auth, topic, partitions_of(s),
                         r->topic_timeout_ms ? r->topic_timeout_ms : 5000, &existed, err,
                         sizeof(err)) != 0) {
         snprintf(msg, sizeof(msg), "topic %s: %s", topic ? topic : "?", err);
@@ -412,11 +606,39 @@ static int reconcile_stream(op_reconciler_t *r, const json_t *s, uint64_t *after
     rc = set_status(r, s, "True", "StreamDeployed", msg, NULL);
 out:
     (void)after;
+    json_decref(keep);
     json_decref(cs);
     return rc;
 }
 
 /* -------------------------------------------------------------- Processor -- */
+
+/* 0 when every input and output Stream of `p` is Ready, else -1 with the
+ * first one that is not in `err`. */
+static int streams_ready(op_reconciler_t *r, const json_t *p, char *err, size_t errlen)
+{
+    static const char *const fields[] = {"inputs", "outputs"};
+    const char *ns = str_at(p, "metadata", "namespace", NULL);
+    for (size_t f = 0; f < 2; f++) {
+        const json_t *e;
+        size_t i;
+        json_array_foreach (json_object_get(json_object_get(p, "spec"), fields[f]), i, e) {
+            const char *name = str_at(e, "name", NULL, NULL);
+            json_t *st = name ? op_informer_get(r->streams, ns, name) : NULL;
+            char why[600];
+            bool ok = st && is_ready(st, why, sizeof(why));
+            if (!st)
+                snprintf(why, sizeof(why), "not found");
+            json_decref(st);
+            if (!ok) {
+                snprintf(err, errlen, "%s Stream %s is not ready (%s)", f == 0 ? "input" : "output",
+                         name ? name : "?", why);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
 
 static int reconcile_processor(op_reconciler_t *r, const json_t *p, uint64_t *after)
 {
@@ -424,7 +646,6 @@ static int reconcile_processor(op_reconciler_t *r, const json_t *p, uint64_t *af
     const char *ns = str_at(p, "metadata", "namespace", NULL);
     op_render_out_t out = {0};
     json_t *deps, *sts = NULL;
-    json_int_t want, ready;
     op_render_err_t re;
     int rc = 0;
     if (str_at(p, "metadata", "deletionTimestamp", NULL))
@@ -441,20 +662,24 @@ static int reconcile_processor(op_reconciler_t *r, const json_t *p, uint64_t *af
         return set_status(r, p, "False", "ProcessorMissingStream", err, NULL);
     if (re != OP_RENDER_OK)
         return set_status(r, p, "False", op_render_err_reason(re), err, NULL);
+    if (streams_ready(r, p, err, sizeof(err)) != 0) {
+        /* The Stream's events queue this Processor again. */
+        rc = set_status(r, p, "False", "ProcessorStreamNotReady", err, NULL);
+        goto out;
+    }
     if (apply_children(r, out.objects, &sts, err, sizeof(err)) != 0) {
         set_status(r, p, "False", "ApplyFailed", err, NULL);
         rc = -1;
         goto out;
     }
-    want = json_integer_value(json_object_get(json_object_get(sts, "spec"), "replicas"));
-    ready = json_integer_value(json_object_get(json_object_get(sts, "status"), "readyReplicas"));
-    snprintf(msg, sizeof(msg), "%lld/%lld replicas ready", (long long)ready, (long long)want);
-    if (ready >= want) {
+    if (sts_ready(sts, msg, sizeof(msg), "processor")) {
         rc = set_status(r, p, "True", "ProcessorDeployed", msg, NULL);
     } else {
-        /* Children are not watched: poll the StatefulSet until it is ready. */
+        /* The StatefulSet informer queues this Processor when its status
+         * changes; without it, poll. */
         rc = set_status(r, p, "False", "ProcessorNotReady", msg, NULL);
-        *after = 2000;
+        if (!r->statefulsets)
+            *after = 2000;
     }
 out:
     json_decref(sts);
@@ -522,12 +747,52 @@ static void enqueue_list(op_reconciler_t *r, op_informer_t *inf, const char *ns)
     json_decref(all);
 }
 
+/* An owned StatefulSet changed: queue its controller owner. */
+static void enqueue_owner(op_reconciler_t *r, const json_t *sts)
+{
+    const json_t *o;
+    size_t i;
+    json_array_foreach (json_object_get(json_object_get(sts, "metadata"), "ownerReferences"), i,
+                        o) {
+        const char *kind = str_at(o, "kind", NULL, NULL), *name = str_at(o, "name", NULL, NULL);
+        char key[OP_QUEUE_KEY_MAX];
+        if (!json_is_true(json_object_get(o, "controller")) || !kind || !name)
+            continue;
+        if (strcmp(kind, "Processor") == 0)
+            snprintf(key, sizeof(key), "processors/%s/%s",
+                     nz(str_at(sts, "metadata", "namespace", NULL), ""), name);
+        else if (strcmp(kind, "ClusterStream") == 0)
+            snprintf(key, sizeof(key), "clusterstreams//%s", name);
+        else
+            continue;
+        op_queue_add(r->queue, key);
+    }
+}
+
+/* A MODIFIED event of an object whose status already reflects its
+ * generation is (almost always) our own status write: reconciling it again
+ * would find nothing to do (controller-runtime's GenerationChangedPredicate).
+ * Objects being deleted always pass. */
+static bool status_only(op_kube_event_t type, const json_t *obj)
+{
+    const json_t *st = json_object_get(obj, "status");
+    const json_t *og = json_object_get(st, "observedGeneration");
+    if (type != OP_KUBE_EV_MODIFIED || !og || str_at(obj, "metadata", "deletionTimestamp", NULL))
+        return false;
+    return json_integer_value(og) == generation(obj);
+}
+
 void op_reconcile_on_event(op_informer_t *inf, op_kube_event_t type, const json_t *obj, void *arg)
 {
     op_reconciler_t *r = arg;
     if (type == OP_KUBE_EV_BOOKMARK)
         return;
-    enqueue_obj(r, op_informer_plural(inf), obj);
+    if (inf == r->statefulsets) {
+        enqueue_owner(r, obj);
+        return;
+    }
+    if (!status_only(type, obj))
+        enqueue_obj(r, op_informer_plural(inf), obj);
     /* Dependents: a ClusterStream's Streams and every Processor; a Stream's
      * Processors (those of its namespace). */
     if (inf == r->cluster_streams) {
@@ -536,6 +801,28 @@ void op_reconcile_on_event(op_informer_t *inf, op_kube_event_t type, const json_
     } else if (inf == r->streams) {
         enqueue_list(r, r->processors, str_at(obj, "metadata", "namespace", NULL));
     }
+}
+
+void op_reconcile_trim(json_t *obj)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    json_object_del(md, "managedFields");
+    json_object_del(json_object_get(md, "annotations"),
+                    "kubectl.kubernetes.io/last-applied-configuration");
+}
+
+void op_reconcile_trim_statefulset(json_t *obj)
+{
+    json_t *md = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec");
+    json_t *keep = json_object(), *rep = json_object_get(spec, "replicas");
+    static const char *const md_keep[] = {"name", "namespace", "generation", "ownerReferences"};
+    if (!keep)
+        return;
+    for (size_t i = 0; i < sizeof(md_keep) / sizeof(md_keep[0]); i++)
+        if (json_object_get(md, md_keep[i]))
+            json_object_set(keep, md_keep[i], json_object_get(md, md_keep[i]));
+    json_object_set_new(obj, "metadata", keep);
+    json_object_set_new(obj, "spec", rep ? json_pack("{s:O}", "replicas", rep) : json_object());
 }
 
 void op_reconcile_enqueue_all(op_reconciler_t *r)

@@ -18,14 +18,24 @@
 /** Finalizer a Stream carries while its topic may need deleting. */
 #define OP_STREAM_FINALIZER "streaming.weir.dev/finalizer"
 
+/** Annotation on an auto-provisioned ClusterStream: "<ns>/<name>" of the
+ * Stream it was made for. */
+#define OP_AUTO_PROVISIONED_FOR "streaming.weir.dev/auto-provisioned-for"
+
+/** Label selector of the owned StatefulSets the operator watches. */
+#define OP_CHILD_SELECTOR "app.kubernetes.io/managed-by=weir-operator"
+
 /** Shared state of the controllers. The caller fills and owns every member. */
 typedef struct op_reconciler {
-    op_kube_t *kube;           /* the reconcile thread's client */
+    op_kube_t *kube;           /* client of threads without op_reconcile_bind_client */
     op_render_config_t render; /* the operator's flags */
     op_informer_t *cluster_streams, *streams, *processors;
+    op_informer_t *statefulsets; /* owned StatefulSets (OP_CHILD_SELECTOR); may be NULL */
     op_queue_t *queue;
-    int topic_timeout_ms; /* CreateTopics/DeleteTopics; 0 = 5000 */
-    int probe_timeout_ms; /* TCP probe of kafka/rabbitmq URLs; 0 = 2000 */
+    bool auto_provision;               /* Streams without a ClusterStream get one (weir) */
+    const char *credentials_namespace; /* where ClusterStream credentials Secrets live */
+    int topic_timeout_ms;              /* CreateTopics/DeleteTopics; 0 = 5000 */
+    int probe_timeout_ms;              /* TCP probe of kafka/rabbitmq URLs; 0 = 2000 */
     atomic_ulong reconciles, failures;
 } op_reconciler_t;
 
@@ -41,6 +51,18 @@ int op_reconcile_key(op_reconciler_t *r, const char *key, uint64_t *requeue_afte
  * (Streams of a ClusterStream, Processors of a Stream's namespace). `arg` is
  * the op_reconciler_t. */
 void op_reconcile_on_event(op_informer_t *inf, op_kube_event_t type, const json_t *obj, void *arg);
+
+/** Makes the calling thread's reconciles use client `k` (op_kube clients are
+ * per thread; each reconcile worker binds its own). NULL: back to r->kube. */
+void op_reconcile_bind_client(op_kube_t *k);
+
+/** Informer transform of the custom resources: drops metadata.managedFields
+ * and kubectl's last-applied annotation, which no controller reads. */
+void op_reconcile_trim(json_t *obj);
+
+/** Informer transform of owned StatefulSets: keeps only metadata name,
+ * namespace, generation and ownerReferences, spec.replicas and status. */
+void op_reconcile_trim_statefulset(json_t *obj);
 
 /** Queues every cached object (leadership gained, periodic resync). */
 void op_reconcile_enqueue_all(op_reconciler_t *r);

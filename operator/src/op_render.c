@@ -762,6 +762,40 @@ static json_t *dataplane_env(const char *container)
                      "containerName", container, "resource", "limits.cpu", "divisor", "1");
 }
 
+/* Environment of a client container from the credentials Secret `secret`
+ * (secretKeyRef only: the values never reach a ConfigMap or the spec). Keys
+ * as op_render_credentials_env documents; all optional, so a Secret with
+ * only some of them still lets the pod start. */
+static void append_credentials_env(rctx_t *c, json_t *container, const char *secret)
+{
+    static const char *const map[][2] = {
+        {"WEIR_KAFKA_SECURITY_PROTOCOL", "security.protocol"},
+        {"WEIR_KAFKA_SASL_MECHANISM", "sasl.mechanism"},
+        {"WEIR_KAFKA_SASL_USERNAME", "username"},
+        {"WEIR_KAFKA_SASL_PASSWORD", "password"},
+        {"WEIR_KAFKA_SSL_CA_PEM", "ca.crt"},
+    };
+    json_t *env = json_object_get(container, "env");
+
+    if (secret == NULL || c->rc != OP_RENDER_OK)
+        return;
+    if (env == NULL) {
+        set(c, container, "env", json_array());
+        env = json_object_get(container, "env");
+    }
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]) && c->rc == OP_RENDER_OK; i++)
+        append(c, env,
+               json_pack("{s:s, s:{s:{s:s, s:s, s:b}}}", "name", map[i][0], "valueFrom",
+                         "secretKeyRef", "name", secret, "key", map[i][1], "optional", 1));
+}
+
+const char *op_render_credentials_secret(const json_t *cs)
+{
+    const char *s = jstr(cs, "spec.storage.credentialsSecret");
+
+    return s != NULL ? s : jstr(cs, "spec.storage.server.binding");
+}
+
 static json_t *headless_service(const json_t *owner, const char *name, const char *ns,
                                 const char *app, const char *component, json_t *ports,
                                 bool publish_not_ready)
@@ -1017,6 +1051,8 @@ static json_t *store_statefulset(rctx_t *c, const json_t *cs, const char *name, 
         "/tmp");
     if (container != NULL && cfg->image_pull_policy != NULL)
         set(c, container, "imagePullPolicy", str(cfg->image_pull_policy));
+    if (container != NULL)
+        append_credentials_env(c, container, op_render_credentials_secret(cs));
     pvc = json_pack("{s:{s:s, s:o}, s:{s:[s], s:{s:{s:s}}}}", "metadata", "name", "data", "labels",
                     labels("weir-store", instance, "store", false), "spec", "accessModes",
                     "ReadWriteOnce", "resources", "requests", "storage", size ? size : "10Gi");
@@ -1229,6 +1265,20 @@ static op_render_err_t resolve_list(rctx_t *c, const json_t *proc, const json_t 
         (*n)++;
     }
     return OP_RENDER_OK;
+}
+
+/* The credentials Secret of a Processor's pods: the spec.binding of its
+ * first input, else output, Stream that has one (Secrets are namespaced, so
+ * it is the Stream's, in the Processor's namespace). */
+static const char *binding_of(const rstream_t *ins, size_t nin, const rstream_t *outs, size_t nout)
+{
+    for (size_t i = 0; i < nin; i++)
+        if (jstr(ins[i].stream, "spec.binding") != NULL)
+            return jstr(ins[i].stream, "spec.binding");
+    for (size_t i = 0; i < nout; i++)
+        if (jstr(outs[i].stream, "spec.binding") != NULL)
+            return jstr(outs[i].stream, "spec.binding");
+    return NULL;
 }
 
 /* A pipeline spec cluster: the processor speaks Kafka to weir and kafka. */
@@ -2293,6 +2343,7 @@ static void render_srp(rctx_t *c, const json_t *proc, const json_t *deps, const 
     containers = json_object_get(pod, "containers");
     if (json_array_insert_new(containers, 0, processor_container(c)) != 0)
         oom(c);
+    append_credentials_env(c, json_array_get(containers, 0), binding_of(ins, nin, outs, nout));
     append(c, json_object_get(pod, "volumes"),
            json_pack("{s:s, s:{s:s, s:[{s:s, s:s}]}}", "name", "weir-pipeline", "configMap", "name",
                      name, "items", "key", SPEC_FILE, "path", SPEC_FILE));

@@ -119,6 +119,18 @@ op_render_err_t op_render_pipeline(const op_render_config_t *cfg, const json_t *
 /* --------------------------------------------------------------- helpers -- */
 
 /**
+ * The credentials Secret of ClusterStream `cs` (borrowed): its
+ * spec.storage.credentialsSecret, else spec.storage.server.binding, else
+ * NULL. Renderers put it into the store pods (and a Stream's spec.binding
+ * into its Processors' pods) as environment from secretKeyRef, never as
+ * values: WEIR_KAFKA_SECURITY_PROTOCOL (key "security.protocol"),
+ * WEIR_KAFKA_SASL_MECHANISM ("sasl.mechanism"), WEIR_KAFKA_SASL_USERNAME
+ * ("username"), WEIR_KAFKA_SASL_PASSWORD ("password"), WEIR_KAFKA_SSL_CA_PEM
+ * ("ca.crt"), each optional.
+ */
+const char *op_render_credentials_secret(const json_t *cs);
+
+/**
  * Hash of a JSON value, independent of key order: FNV-1a 64 over the compact,
  * key-sorted serialization, as 16 lowercase hex digits into `hex`. Used for
  * the weir.dev/config-hash pod annotation. Returns -ENOMEM or 0.

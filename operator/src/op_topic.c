@@ -14,16 +14,35 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static rd_kafka_t *client(const char *bootstrap, int timeout_ms, char *err, size_t errlen)
+/* Sets `name` to `value` unless value is NULL; nonzero on error. */
+static int conf_opt(rd_kafka_conf_t *conf, const char *name, const char *value, char *es,
+                    size_t eslen)
+{
+    return value && rd_kafka_conf_set(conf, name, value, es, eslen) != RD_KAFKA_CONF_OK;
+}
+
+static rd_kafka_t *client(const char *bootstrap, const op_topic_auth_t *auth, int timeout_ms,
+                          char *err, size_t errlen)
 {
     char es[512], tmo[32];
     rd_kafka_conf_t *conf;
     rd_kafka_t *h;
+    const op_topic_auth_t none = {0};
+    const char *mech;
+    if (!auth)
+        auth = &none;
+    /* A username without a mechanism means SASL/PLAIN, as most clients do. */
+    mech = auth->sasl_mechanism ? auth->sasl_mechanism : auth->username ? "PLAIN" : NULL;
     conf = rd_kafka_conf_new();
     snprintf(tmo, sizeof(tmo), "%d", timeout_ms);
     if (!conf || rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, es, sizeof(es)) ||
         rd_kafka_conf_set(conf, "socket.timeout.ms", tmo, es, sizeof(es)) ||
-        rd_kafka_conf_set(conf, "log_level", "3", es, sizeof(es))) {
+        rd_kafka_conf_set(conf, "log_level", "3", es, sizeof(es)) ||
+        conf_opt(conf, "security.protocol", auth->security_protocol, es, sizeof(es)) ||
+        conf_opt(conf, "sasl.mechanism", auth->username ? mech : NULL, es, sizeof(es)) ||
+        conf_opt(conf, "sasl.username", auth->username, es, sizeof(es)) ||
+        conf_opt(conf, "sasl.password", auth->password, es, sizeof(es)) ||
+        conf_opt(conf, "ssl.ca.pem", auth->ca_pem, es, sizeof(es))) {
         snprintf(err, errlen, "librdkafka configuration: %s", conf ? es : "out of memory");
         if (conf)
             rd_kafka_conf_destroy(conf);
@@ -38,8 +57,8 @@ static rd_kafka_t *client(const char *bootstrap, int timeout_ms, char *err, size
 }
 
 /* Runs one admin request (create = 1: CreateTopics, else DeleteTopics). */
-static int admin(const char *bootstrap, const char *topic, int partitions, int create,
-                 int timeout_ms, int *existed, char *err, size_t errlen)
+static int admin(const char *bootstrap, const op_topic_auth_t *auth, const char *topic,
+                 int partitions, int create, int timeout_ms, int *existed, char *err, size_t errlen)
 {
     char es[512];
     rd_kafka_t *h = NULL;
@@ -53,7 +72,7 @@ static int admin(const char *bootstrap, const char *topic, int partitions, int c
     int rc = -EIO;
     if (existed)
         *existed = 0;
-    h = client(bootstrap, timeout_ms, err, errlen);
+    h = client(bootstrap, auth, timeout_ms, err, errlen);
     if (!h)
         return -EIO;
     q = rd_kafka_queue_new(h);
@@ -135,16 +154,16 @@ out:
     return rc;
 }
 
-int op_topic_create(const char *bootstrap, const char *topic, int partitions, int timeout_ms,
-                    int *existed, char *err, size_t errlen)
+int op_topic_create(const char *bootstrap, const op_topic_auth_t *auth, const char *topic,
+                    int partitions, int timeout_ms, int *existed, char *err, size_t errlen)
 {
-    return admin(bootstrap, topic, partitions, 1, timeout_ms, existed, err, errlen);
+    return admin(bootstrap, auth, topic, partitions, 1, timeout_ms, existed, err, errlen);
 }
 
-int op_topic_delete(const char *bootstrap, const char *topic, int timeout_ms, char *err,
-                    size_t errlen)
+int op_topic_delete(const char *bootstrap, const op_topic_auth_t *auth, const char *topic,
+                    int timeout_ms, char *err, size_t errlen)
 {
-    return admin(bootstrap, topic, 0, 0, timeout_ms, NULL, err, errlen);
+    return admin(bootstrap, auth, topic, 0, 0, timeout_ms, NULL, err, errlen);
 }
 
 int op_topic_probe_tcp(const char *host, int port, int timeout_ms, char *err, size_t errlen)
