@@ -212,9 +212,12 @@ int dp_metrics_hist(dp_mbuf_t *buf, const char *name, const char *help, const ch
                     const dp_hist_t *h);
 
 /** Number of finite `le` bounds dp_metrics_hist writes (+Inf comes after). */
-#define DP_METRICS_HIST_LE_COUNT 17
+#define DP_METRICS_HIST_LE_COUNT 24
 
-/** The finite `le` bounds, in ns: 50us 100us 250us 500us 1ms 2.5ms ... 10s. */
+/**
+ * The finite `le` bounds, in ns: 50 100 150 200 250 300 400 500 750 us, 1 1.5 2
+ * 2.5 5 10 25 50 100 250 500 ms, 1 2.5 5 10 s.
+ */
 extern const uint64_t dp_metrics_hist_le_ns[DP_METRICS_HIST_LE_COUNT];
 
 #endif

@@ -230,9 +230,10 @@ static long long find_value(const char *text, const char *prefix)
     return -1;
 }
 
-static const char *const les[] = {"0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025",
-                                  "0.005",   "0.01",   "0.025",   "0.05",   "0.1",   "0.25",
-                                  "0.5",     "1",      "2.5",     "5",      "10",    "+Inf"};
+static const char *const les[] = {
+    "0.00005", "0.0001", "0.00015", "0.0002", "0.00025", "0.0003", "0.0004", "0.0005", "0.00075",
+    "0.001",   "0.0015", "0.002",   "0.0025", "0.005",   "0.01",   "0.025",  "0.05",   "0.1",
+    "0.25",    "0.5",    "1",       "2.5",    "5",       "10",     "+Inf"};
 
 /* Checks that every line of a histogram rendering is well formed: `le` bounds
  * in the documented order, cumulative counts, +Inf == _count. Returns the
