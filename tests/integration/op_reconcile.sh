@@ -6,7 +6,11 @@
 # ServiceAccount token; ClusterStream (kafka → the local store, weir → store
 # StatefulSet), Stream topic creation and deletion with its finalizer,
 # Processor children, conditions, rollout on update, ProcessorMissingStream,
-# and two replicas where only the Lease holder acts.
+# readiness from the owned StatefulSets (a weir ClusterStream is Ready only
+# once kwok runs its store pods; ClusterStreamNotReady, ProcessorStreamNotReady),
+# ClusterStream auto-provisioning, credentials Secrets (missing, incomplete,
+# passed to librdkafka, rendered as secretKeyRef), and two replicas where
+# only the Lease holder acts.
 # Ports: 19550-19599 (harness base 19550, store 19570); its own instance dirs.
 set -euo pipefail
 
@@ -128,6 +132,12 @@ chmod 600 "$WORK/operator.kubeconfig"
 # Sanity: the token really is limited by install.yaml's RBAC.
 [[ "$(kubectl --kubeconfig="$WORK/operator.kubeconfig" auth can-i list secrets -A || :)" == no ]] ||
   fail "the operator's token may list secrets"
+[[ "$(kubectl --kubeconfig="$WORK/operator.kubeconfig" auth can-i get secrets -n weir-system || :)" == yes ]] ||
+  fail "the operator's token may not get a credentials Secret"
+[[ "$(kubectl --kubeconfig="$WORK/operator.kubeconfig" auth can-i delete statefulsets -A || :)" == no ]] ||
+  fail "the operator's token may delete StatefulSets (it never needs to)"
+[[ "$(kubectl --kubeconfig="$WORK/operator.kubeconfig" auth can-i watch statefulsets.apps -A || :)" == yes ]] ||
+  fail "the operator's token may not watch StatefulSets"
 
 step "store on $BOOT"
 "$STORE_H" start "$WORK/store" "$STORE_PORT" 1 >"$WORK/store-start.log" 2>&1 ||
@@ -238,13 +248,127 @@ spec:
     volume: {storageClassName: fast-ssd, size: 2Gi}
     replicas: 2
 YAML
-wait_for 30 "ClusterStream edge Ready" ready_is clusterstream edge "" True ProtocolDeployed
+cond_msg() { jp "$1" "$2" ${3:+-n "$3"} -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}'; }
+# Applied is not ready: the PVCs of fast-ssd bind to nothing yet, so the
+# store pods cannot be scheduled.
+wait_for 30 "ClusterStream edge Ready=False ClusterStreamNotReady" ready_is clusterstream edge "" False ClusterStreamNotReady
+[[ "$(cond_msg clusterstream edge)" == "0/2 store replicas ready" ]] ||
+  fail "ClusterStream edge message: '$(cond_msg clusterstream edge)'"
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: streaming.weir.dev/v1alpha1
+kind: Stream
+metadata: {name: edge-in, namespace: demo}
+spec: {name: edge-in, protocol: kafka, storage: {clusterStream: edge}}
+---
+apiVersion: streaming.weir.dev/v1alpha1
+kind: Processor
+metadata: {name: p-edge, namespace: demo}
+spec:
+  inputs: [{name: edge-in}]
+  outputs: [{name: enriched}]
+YAML
+wait_for 30 "Stream edge-in Ready=False ClusterStreamNotReady" ready_is stream edge-in demo False ClusterStreamNotReady
+[[ "$(cond_msg stream edge-in demo)" == *"ClusterStream edge is not ready"* ]] ||
+  fail "Stream edge-in message: '$(cond_msg stream edge-in demo)'"
+wait_for 30 "Processor p-edge Ready=False ProcessorStreamNotReady" ready_is processor p-edge demo False ProcessorStreamNotReady
+exists_sts() { kubectl get statefulset "$1" -n "$2" >/dev/null 2>&1; }
+! exists_sts weir-proc-p-edge demo || fail "p-edge's StatefulSet was applied while its Stream is not ready"
+step "PersistentVolumes for edge: its store pods schedule, kwok runs them, edge becomes Ready"
+for i in 0 1; do
+  kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: edge-pv-$i}
+spec:
+  capacity: {storage: 2Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: fast-ssd
+  hostPath: {path: /tmp/weir-op-reconcile-edge-$i}
+YAML
+done
+wait_for 90 "ClusterStream edge Ready=True once 2/2 store pods are ready" ready_is clusterstream edge "" True ProtocolDeployed
+[[ "$(cond_msg clusterstream edge)" == "2/2 store replicas ready" ]] ||
+  fail "ClusterStream edge message: '$(cond_msg clusterstream edge)'"
+[[ "$(jp pod weir-store-edge-1 -n weir-system -o jsonpath='{.status.phase}')" == Running ]] ||
+  fail "store pod weir-store-edge-1 is not Running"
+# The Stream moves on to CreateTopics, against an address only the cluster
+# resolves (weir-store-edge-0.weir-store-edge.weir-system.svc): still not
+# ready, now for the topic.
+edge_in_topic() { [[ "$(cond_msg stream edge-in demo)" == "topic edge-in:"* ]]; }
+wait_for 60 "Stream edge-in tries its topic once edge is Ready" edge_in_topic
 [[ "$(jp statefulset weir-store-edge -n weir-system -o jsonpath='{.spec.volumeClaimTemplates[0].spec.storageClassName}/{.spec.replicas}')" == fast-ssd/2 ]] ||
   fail "store StatefulSet storage class / replicas"
 [[ "$(jp service weir-store-edge -n weir-system -o jsonpath='{.spec.clusterIP}')" == None ]] ||
   fail "store Service is not headless"
 [[ "$(jp statefulset weir-store-edge -n weir-system -o jsonpath='{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}')" == ClusterStream/edge ]] ||
   fail "store StatefulSet owner reference"
+
+step "auto-provisioning: a Stream without its ClusterStream gets one"
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: streaming.weir.dev/v1alpha1
+kind: Stream
+metadata: {name: auto1, namespace: demo}
+spec: {name: auto1, protocol: kafka, attributes: {autoProvisionClusterStream: "true"}}
+YAML
+wait_for 30 "ClusterStream auto1-cluster-stream created" bash -c "kubectl get clusterstream auto1-cluster-stream >/dev/null 2>&1"
+[[ "$(jp clusterstream auto1-cluster-stream -o jsonpath='{.metadata.annotations.streaming\.weir\.dev/auto-provisioned-for}/{.spec.storage.server.protocol}')" == demo/auto1/weir ]] ||
+  fail "auto-provisioned ClusterStream: annotation/protocol"
+wait_for 30 "its store StatefulSet" exists_sts weir-store-auto1-cluster-stream weir-system
+wait_for 30 "Stream auto1 waits: ClusterStreamNotReady" ready_is stream auto1 demo False ClusterStreamNotReady
+areasons="$(kubectl get events -n demo --field-selector involvedObject.kind=Stream,involvedObject.name=auto1 \
+  -o jsonpath='{range .items[*]}{.reason}{"\n"}{end}')"
+grep -qx AutoProvisionClusterStream <<<"$areasons" ||
+  fail "no AutoProvisionClusterStream event for Stream auto1 (reasons: ${areasons//$'\n'/ })"
+
+step "credentials Secret: missing, incomplete, passed to librdkafka, rendered as secretKeyRef"
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: streaming.weir.dev/v1alpha1
+kind: ClusterStream
+metadata: {name: secured}
+spec:
+  name: secured
+  storage:
+    server: {protocol: kafka, url: "kafka://$BOOT"}
+    credentialsSecret: secured-creds
+YAML
+wait_for 30 "ClusterStream secured Ready=False CredentialsNotFound" ready_is clusterstream secured "" False CredentialsNotFound
+[[ "$(cond_msg clusterstream secured)" == "credentials Secret weir-system/secured-creds not found" ]] ||
+  fail "secured message: '$(cond_msg clusterstream secured)'"
+kubectl create secret generic secured-creds -n weir-system --save-config --from-literal=username=alice >/dev/null
+wait_for 60 "ClusterStream secured Ready=False InvalidCredentials (no password)" ready_is clusterstream secured "" False InvalidCredentials
+# SASL/PLAIN against the store, which does not speak SASL: CreateTopics must
+# fail, which proves the Secret's settings reached librdkafka.
+kubectl create secret generic secured-creds -n weir-system --from-literal=username=alice \
+  --from-literal=password=s3cret-value --from-literal=security.protocol=sasl_plaintext \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+wait_for 60 "ClusterStream secured Ready=True with a complete Secret" ready_is clusterstream secured "" True ProtocolDeployed
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: streaming.weir.dev/v1alpha1
+kind: Stream
+metadata: {name: sec1, namespace: demo}
+spec: {name: sec1, protocol: kafka, binding: sec1-binding, storage: {clusterStream: secured}}
+YAML
+wait_for 60 "Stream sec1 Ready=False: SASL against a plaintext store" ready_is stream sec1 demo False ClusterStreamNotReady
+step "sec1 with SASL: $(cond_msg stream sec1 demo)"
+! topic_exists sec1 1 || fail "topic sec1 exists although SASL cannot have succeeded"
+kubectl create secret generic secured-creds -n weir-system --from-literal=security.protocol=plaintext \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+wait_for 90 "Stream sec1 Ready once the Secret says plaintext" ready_is stream sec1 demo True StreamDeployed
+wait_for 10 "topic sec1" topic_exists sec1 1
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: streaming.weir.dev/v1alpha1
+kind: Processor
+metadata: {name: p-sec, namespace: demo}
+spec:
+  inputs: [{name: orders}]
+  outputs: [{name: sec1}]
+YAML
+wait_for 30 "StatefulSet weir-proc-p-sec" exists_sts weir-proc-p-sec demo
+ref="$(jp statefulset weir-proc-p-sec -n demo -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="WEIR_KAFKA_SASL_PASSWORD")].valueFrom.secretKeyRef.name}/{.spec.template.spec.containers[0].env[?(@.name=="WEIR_KAFKA_SASL_PASSWORD")].valueFrom.secretKeyRef.key}')"
+[[ "$ref" == sec1-binding/password ]] || fail "p-sec password env: '$ref'"
+if kubectl get configmaps,statefulsets -A -o yaml | grep -q s3cret-value; then
+  fail "a credentials value leaked into a ConfigMap or StatefulSet"
+fi
 
 step "Stream with a missing ClusterStream: NoClusterStreamFound"
 kubectl apply -f - >/dev/null <<YAML

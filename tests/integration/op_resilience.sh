@@ -9,10 +9,19 @@
 #   (b) kube-apiserver killed (SIGKILL) mid-watch and started again with the
 #       same command line: the informers relist and rewatch, and a Stream and
 #       a Processor applied after the restart become Ready;
-# A forced 410 Gone at the operator level (apiserver without watch cache,
-# etcd compacted) was flaky: in one run of three the informers did not relist
-# within 30 s of the compaction; it is out until that is understood. The
-# client's own 410 handling is tested in op_kube_client.sh.
+#   (c) kube-apiserver restarted with --watch-cache=false, so watches reach
+#       etcd; two writes the informers do not watch, then an etcd compaction
+#       at the revision of the second: every informer's next rewatch starts
+#       below the compaction and gets 410 Gone. weir_operator_relists_total
+#       grows, the log says "resource version expired (410 Gone), relisting"
+#       (and no watch broke), and a Processor applied afterwards is reconciled.
+#       Why two writes: the apiserver watches etcd from resourceVersion+1, and
+#       etcd still serves a watch that starts exactly at the compaction
+#       revision. With one write right after the informers' last seen
+#       version, the rewatch starts at that write's revision = the compaction
+#       revision, and no 410 comes; it only did when some other write (a kwok
+#       node lease renewal) happened in between, which is what made the first
+#       version of this step pass twice and fail once.
 # The harness cannot restart one component, so the test does it: it reads the
 # apiserver's command line from /proc/PID/cmdline, kills it, starts it again
 # under setsid with the same log, and rewrites its line in DIR/pids so that
@@ -34,6 +43,7 @@ export WEIR_K8S_NODES=1
 readonly STORE_PORT=$((WEIR_K8S_PORT_BASE + 20))
 readonly BOOT="127.0.0.1:$STORE_PORT"
 readonly HTTP=$((WEIR_K8S_PORT_BASE + 21))
+readonly ETCD_URL="http://127.0.0.1:$((WEIR_K8S_PORT_BASE + 1))"
 readonly NS=weir-system RELEASE=weir SA=weir-operator
 
 for b in "$OPERATOR" "$WEIR_STORE_BIN"; do
@@ -106,7 +116,6 @@ apiserver_ready() { [[ "$(kubectl get --raw /readyz 2>/dev/null)" == ok ]]; }
 # restart_apiserver [EXTRA_FLAG...]: SIGKILL the harness's kube-apiserver and
 # start it again with its own command line (plus EXTRA_FLAGs), appending to
 # its log; DIR/pids gets the new pid.
-# shellcheck disable=SC2120 # EXTRA_FLAGs are for a future forced-410 step
 restart_apiserver() {
   local old new end
   local -a cmd=()
@@ -255,6 +264,49 @@ YAML
 wait_for 60 "Stream audit Ready after the restart" ready_is stream audit demo True StreamDeployed
 wait_for 90 "Processor p2 Ready=True after the restart" ready_is processor p2 demo True ProcessorDeployed
 ready_is processor p1 demo True ProcessorDeployed || fail "Processor p1 lost Ready"
+
+step "(c) 410 Gone: apiserver without watch cache, etcd compacted"
+r2_streams="$(relists streams)"
+DOWNTIME=1 restart_apiserver --watch-cache=false
+wait_for 60 "streams informer relisted after the second restart" relists_above streams "$r2_streams"
+wait_for 30 "operator /readyz after the second restart" curl -fsS "http://127.0.0.1:$HTTP/readyz"
+# Every informer back to plain watching: one full watch timeout (5 s) and a
+# margin with no new relist of any resource.
+all_relists() { curl -fsS "http://127.0.0.1:$HTTP/metrics" | awk '/^weir_operator_relists_total/ { s += $2 } END { print s + 0 }'; }
+settled() { local a b; a="$(all_relists)" && sleep 7 && b="$(all_relists)" && ((a == b)); }
+wait_for 90 "informers watching again" settled
+r1_streams="$(relists streams)"
+r1_procs="$(relists processors)"
+broken2="$(log_lines '"watch failed, relisting"')"
+gone0="$(log_lines 'resource version expired (410 Gone), relisting')"
+# Two writes nobody here watches, then a compaction at the second one's
+# revision: each informer's last seen version v satisfies v+1 < that
+# revision, so its next rewatch (within --watch-timeout-seconds=5) is below
+# the compaction.
+kubectl create configmap bump1 -n demo --from-literal=k=v >/dev/null
+kubectl create configmap bump2 -n demo --from-literal=k=v >/dev/null
+rev="$(curl -fsS -X POST "$ETCD_URL/v3/kv/range" -d '{"key":"AA=="}' | jq -r .header.revision)"
+[[ "$rev" =~ ^[0-9]+$ ]] || fail "etcd revision: '$rev'"
+curl -fsS -X POST "$ETCD_URL/v3/kv/compaction" -d "{\"revision\":\"$rev\",\"physical\":true}" >/dev/null ||
+  fail "etcd compaction at $rev"
+step "etcd compacted at revision $rev"
+wait_for 30 "streams informer relisted after the compaction" relists_above streams "$r1_streams"
+wait_for 30 "processors informer relisted after the compaction" relists_above processors "$r1_procs"
+gone1="$(log_lines 'resource version expired (410 Gone), relisting')"
+((gone1 > gone0)) || fail "no 'resource version expired (410 Gone)' line after the compaction"
+broken3="$(log_lines '"watch failed, relisting"')"
+((broken3 == broken2)) ||
+  fail "the relist came from a broken watch, not a 410 ($((broken3 - broken2)) new 'watch failed' lines)"
+step "410 Gone: $((gone1 - gone0)) expired-version lines; relists streams $r1_streams -> $(relists streams), processors $r1_procs -> $(relists processors); no broken watch"
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: streaming.weir.dev/v1alpha1
+kind: Processor
+metadata: {name: p3, namespace: demo}
+spec:
+  inputs: [{name: audit}]
+  outputs: [{name: enriched}]
+YAML
+wait_for 90 "Processor p3 Ready=True after the 410" ready_is processor p3 demo True ProcessorDeployed
 
 curl -fsS "http://127.0.0.1:$HTTP/metrics" | grep '^weir_operator_relists_total' >"$WORK/relists.txt"
 step "final relists: $(tr '\n' ' ' <"$WORK/relists.txt")"

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Description: op_queue (dedup, processing/dirty, delayed adds, per-key
  * exponential backoff, FIFO order, limits, shutdown) and the reconcilers'
- * Ready condition builder (lastTransitionTime kept while the status holds). */
+ * pure parts: the Ready condition builder (lastTransitionTime kept while the
+ * status holds), the informer transforms, informer events to queue keys
+ * (StatefulSet → owner, status-only writes skipped) and the credentials
+ * Secret of a ClusterStream. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -165,13 +169,137 @@ static void test_ready_condition(void **state)
     json_decref(obj);
 }
 
+/* The informer transforms keep what the controllers read and drop the rest. */
+static void test_trim(void **state)
+{
+    (void)state;
+    json_t *sts = json_loads(
+        "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"s\","
+        "\"namespace\":\"n\",\"generation\":4,\"labels\":{\"a\":\"b\"},\"managedFields\":[{}],"
+        "\"ownerReferences\":[{\"kind\":\"Processor\",\"name\":\"p\",\"controller\":true}]},"
+        "\"spec\":{\"replicas\":2,\"template\":{\"spec\":{}}},\"status\":{\"readyReplicas\":1}}",
+        0, NULL);
+    json_t *cr =
+        json_loads("{\"metadata\":{\"name\":\"x\",\"managedFields\":[{}],\"annotations\":"
+                   "{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\",\"k\":\"v\"}},"
+                   "\"spec\":{\"a\":1}}",
+                   0, NULL);
+    json_t *want_sts = json_loads(
+        "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"s\","
+        "\"namespace\":\"n\",\"generation\":4,"
+        "\"ownerReferences\":[{\"kind\":\"Processor\",\"name\":\"p\",\"controller\":true}]},"
+        "\"spec\":{\"replicas\":2},\"status\":{\"readyReplicas\":1}}",
+        0, NULL);
+    json_t *want_cr = json_loads(
+        "{\"metadata\":{\"name\":\"x\",\"annotations\":{\"k\":\"v\"}},\"spec\":{\"a\":1}}", 0,
+        NULL);
+    assert_non_null(sts);
+    assert_non_null(cr);
+    op_reconcile_trim_statefulset(sts);
+    op_reconcile_trim(cr);
+    assert_true(json_equal(sts, want_sts));
+    assert_true(json_equal(cr, want_cr));
+    json_decref(sts);
+    json_decref(cr);
+    json_decref(want_sts);
+    json_decref(want_cr);
+}
+
+static op_kube_err_t no_client(op_kube_t **out, char *err, size_t errlen, void *arg)
+{
+    (void)out;
+    (void)arg;
+    snprintf(err, errlen, "unused");
+    return OP_KUBE_ERR_INVALID;
+}
+
+/* Informer events become queue keys: a StatefulSet its controller owner's;
+ * a status-only change of a reconciled object nothing (its dependents
+ * still); a spec change or a deletion the object's own key. */
+static void test_event_keys(void **state)
+{
+    (void)state;
+    op_informer_opts_t so = {.api_version = "apps/v1", .plural = "statefulsets"};
+    op_informer_opts_t po = {.api_version = "streaming.weir.dev/v1alpha1", .plural = "processors"};
+    op_informer_opts_t to = {.api_version = "streaming.weir.dev/v1alpha1", .plural = "streams"};
+    op_informer_opts_t co = {.api_version = "streaming.weir.dev/v1alpha1",
+                             .plural = "clusterstreams",
+                             .cluster_scoped = true};
+    op_reconciler_t r = {0};
+    char key[OP_QUEUE_KEY_MAX];
+    json_t *o;
+
+    r.queue = op_queue_new(1, 10, 100);
+    r.statefulsets = op_informer_new(&so, no_client, NULL, NULL, NULL);
+    r.processors = op_informer_new(&po, no_client, NULL, NULL, NULL);
+    r.streams = op_informer_new(&to, no_client, NULL, NULL, NULL);
+    r.cluster_streams = op_informer_new(&co, no_client, NULL, NULL, NULL);
+    assert_non_null(r.queue);
+    assert_non_null(r.statefulsets);
+
+    o = json_pack("{s:{s:s, s:s, s:[{s:s, s:s, s:b}, {s:s, s:s, s:b}]}}", "metadata", "name",
+                  "weir-proc-p", "namespace", "demo", "ownerReferences", "kind", "Other", "name",
+                  "o", "controller", 0, "kind", "Processor", "name", "p", "controller", 1);
+    op_reconcile_on_event(r.statefulsets, OP_KUBE_EV_MODIFIED, o, &r);
+    json_decref(o);
+    o = json_pack("{s:{s:s, s:s, s:[{s:s, s:s, s:b}]}}", "metadata", "name", "weir-store-e",
+                  "namespace", "weir-system", "ownerReferences", "kind", "ClusterStream", "name",
+                  "e", "controller", 1);
+    op_reconcile_on_event(r.statefulsets, OP_KUBE_EV_DELETED, o, &r);
+    json_decref(o);
+    assert_int_equal(op_queue_len(r.queue), 2);
+    assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0), 1);
+    assert_string_equal(key, "processors/demo/p");
+    op_queue_done(r.queue, key);
+    assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0), 1);
+    assert_string_equal(key, "clusterstreams//e");
+    op_queue_done(r.queue, key);
+
+    /* Our own status write (observedGeneration == generation): not queued. */
+    o = json_pack("{s:{s:s, s:s, s:i}, s:{s:i}}", "metadata", "name", "p", "namespace", "demo",
+                  "generation", 3, "status", "observedGeneration", 3);
+    op_reconcile_on_event(r.processors, OP_KUBE_EV_MODIFIED, o, &r);
+    assert_int_equal(op_queue_len(r.queue), 0);
+    /* ... but the same object being added, or with a new generation, is. */
+    op_reconcile_on_event(r.processors, OP_KUBE_EV_ADDED, o, &r);
+    assert_int_equal(op_queue_len(r.queue), 1);
+    json_decref(o);
+    o = json_pack("{s:{s:s, s:s, s:i}, s:{s:i}}", "metadata", "name", "q", "namespace", "demo",
+                  "generation", 4, "status", "observedGeneration", 3);
+    op_reconcile_on_event(r.processors, OP_KUBE_EV_MODIFIED, o, &r);
+    assert_int_equal(op_queue_len(r.queue), 2);
+    json_decref(o);
+
+    op_informer_free(r.statefulsets);
+    op_informer_free(r.processors);
+    op_informer_free(r.streams);
+    op_informer_free(r.cluster_streams);
+    op_queue_free(r.queue);
+}
+
+static void test_credentials_secret(void **state)
+{
+    (void)state;
+    json_t *a = json_pack("{s:{s:{s:s, s:{s:s}}}}", "spec", "storage", "credentialsSecret", "c",
+                          "server", "binding", "b");
+    json_t *b = json_pack("{s:{s:{s:{s:s}}}}", "spec", "storage", "server", "binding", "b");
+    json_t *n = json_pack("{s:{s:{}}}", "spec", "storage");
+    assert_string_equal(op_render_credentials_secret(a), "c");
+    assert_string_equal(op_render_credentials_secret(b), "b");
+    assert_null(op_render_credentials_secret(n));
+    json_decref(a);
+    json_decref(b);
+    json_decref(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dedup_and_fifo),  cmocka_unit_test(test_processing_is_exclusive),
         cmocka_unit_test(test_add_after),       cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_limits),          cmocka_unit_test(test_shutdown_wakes),
-        cmocka_unit_test(test_ready_condition),
+        cmocka_unit_test(test_ready_condition), cmocka_unit_test(test_trim),
+        cmocka_unit_test(test_event_keys),      cmocka_unit_test(test_credentials_secret),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
