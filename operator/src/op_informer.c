@@ -113,22 +113,22 @@ const char *op_informer_plural(const op_informer_t *inf)
     return inf->plural;
 }
 
-static void emit(op_informer_t *inf, op_kube_event_t type, const json_t *obj)
+static void emit(op_informer_t *inf, op_kube_event_t type, const json_t *old, const json_t *obj)
 {
     if (inf->handler)
-        inf->handler(inf, type, obj, inf->handler_arg);
+        inf->handler(inf, type, old, obj, inf->handler_arg);
 }
 
 /* Replaces the part of the cache that belongs to `w` with `items`. */
 static void replace(watcher_t *w, json_t *items)
 {
     op_informer_t *inf = w->inf;
-    json_t *gone = json_array(), *listed = json_object(), *item, *old;
+    json_t *gone = json_array(), *listed = json_object(), *olds = json_object(), *item, *old;
     const char *k;
     void *tmp;
     size_t i;
     char key[600];
-    if (!gone || !listed)
+    if (!gone || !listed || !olds)
         goto out;
     json_array_foreach (items, i, item) {
         if (inf->transform)
@@ -147,15 +147,23 @@ static void replace(watcher_t *w, json_t *items)
             json_object_del(inf->cache, k);
         }
     }
+    json_object_foreach (listed, k, item) {
+        old = json_object_get(inf->cache, k);
+        if (old)
+            json_object_set(olds, k, old);
+    }
     json_object_update(inf->cache, listed);
     pthread_mutex_unlock(&inf->mu);
     json_array_foreach (gone, i, item)
-        emit(inf, OP_KUBE_EV_DELETED, item);
-    json_array_foreach (items, i, item)
-        emit(inf, OP_KUBE_EV_MODIFIED, item);
+        emit(inf, OP_KUBE_EV_DELETED, item, item);
+    json_array_foreach (items, i, item) {
+        cache_key(key, sizeof(key), item);
+        emit(inf, OP_KUBE_EV_MODIFIED, json_object_get(olds, key), item);
+    }
 out:
     json_decref(gone);
     json_decref(listed);
+    json_decref(olds);
 }
 
 static int on_event(op_kube_event_t type, json_t *obj, void *arg)
@@ -163,18 +171,21 @@ static int on_event(op_kube_event_t type, json_t *obj, void *arg)
     watcher_t *w = arg;
     op_informer_t *inf = w->inf;
     char key[600];
+    json_t *old;
     if (type == OP_KUBE_EV_BOOKMARK)
         return atomic_load(&inf->stop) ? 1 : 0;
     if (inf->transform)
         inf->transform(obj);
     cache_key(key, sizeof(key), obj);
     pthread_mutex_lock(&inf->mu);
+    old = json_incref(json_object_get(inf->cache, key));
     if (type == OP_KUBE_EV_DELETED)
         json_object_del(inf->cache, key);
     else
         json_object_set(inf->cache, key, obj);
     pthread_mutex_unlock(&inf->mu);
-    emit(inf, type, obj);
+    emit(inf, type, old, obj);
+    json_decref(old);
     return atomic_load(&inf->stop) ? 1 : 0;
 }
 

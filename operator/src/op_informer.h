@@ -20,11 +20,13 @@ typedef op_kube_err_t (*op_informer_client_fn)(op_kube_t **out, char *err, size_
 
 /**
  * Called on a watch thread after the cache changed: `obj` (borrowed) is the
- * new object, or for OP_KUBE_EV_DELETED the last known one. Relists report
- * every listed object as MODIFIED and every vanished one as DELETED.
+ * new object, or for OP_KUBE_EV_DELETED the last known one; `old`
+ * (borrowed, may be NULL) is what the cache held before (client-go's
+ * UpdateFunc(old, new)). Relists report every listed object as MODIFIED and
+ * every vanished one as DELETED.
  */
-typedef void (*op_informer_handler_fn)(op_informer_t *inf, op_kube_event_t type, const json_t *obj,
-                                       void *arg);
+typedef void (*op_informer_handler_fn)(op_informer_t *inf, op_kube_event_t type, const json_t *old,
+                                       const json_t *obj, void *arg);
 
 /**
  * Trims an object in place before it is cached and handed to the handler

@@ -769,29 +769,45 @@ static void enqueue_owner(op_reconciler_t *r, const json_t *sts)
     }
 }
 
-/* A MODIFIED event of an object whose status already reflects its
- * generation is (almost always) our own status write: reconciling it again
- * would find nothing to do (controller-runtime's GenerationChangedPredicate).
- * Objects being deleted always pass. */
-static bool status_only(op_kube_event_t type, const json_t *obj)
+/* A MODIFIED event with the same generation as the cached object (a status
+ * write, most often our own, or a metadata change) needs no reconcile of the
+ * object itself (controller-runtime's GenerationChangedPredicate). A
+ * deletion request (deletionTimestamp appears) always passes. */
+static bool status_only(op_kube_event_t type, const json_t *old, const json_t *obj)
 {
-    const json_t *st = json_object_get(obj, "status");
-    const json_t *og = json_object_get(st, "observedGeneration");
-    if (type != OP_KUBE_EV_MODIFIED || !og || str_at(obj, "metadata", "deletionTimestamp", NULL))
+    if (type != OP_KUBE_EV_MODIFIED || !old)
         return false;
-    return json_integer_value(og) == generation(obj);
+    if (!str_at(old, "metadata", "deletionTimestamp", NULL) !=
+        !str_at(obj, "metadata", "deletionTimestamp", NULL))
+        return false;
+    return generation(old) == generation(obj);
 }
 
-void op_reconcile_on_event(op_informer_t *inf, op_kube_event_t type, const json_t *obj, void *arg)
+/* Whether a StatefulSet event can change what its owner's reconcile
+ * decides: it appeared or went, its readiness flipped, or its spec changed
+ * (someone edited it: the owner repairs it). kcm's many status updates on
+ * the way to ready (replicas, currentReplicas, ...) do not pass. */
+static bool sts_relevant(op_kube_event_t type, const json_t *old, const json_t *obj)
+{
+    char m[128];
+    if (type != OP_KUBE_EV_MODIFIED || !old)
+        return true;
+    return generation(old) != generation(obj) ||
+           sts_ready(old, m, sizeof(m), "") != sts_ready(obj, m, sizeof(m), "");
+}
+
+void op_reconcile_on_event(op_informer_t *inf, op_kube_event_t type, const json_t *old,
+                           const json_t *obj, void *arg)
 {
     op_reconciler_t *r = arg;
     if (type == OP_KUBE_EV_BOOKMARK)
         return;
     if (inf == r->statefulsets) {
-        enqueue_owner(r, obj);
+        if (sts_relevant(type, old, obj))
+            enqueue_owner(r, obj);
         return;
     }
-    if (!status_only(type, obj))
+    if (!status_only(type, old, obj))
         enqueue_obj(r, op_informer_plural(inf), obj);
     /* Dependents: a ClusterStream's Streams and every Processor; a Stream's
      * Processors (those of its namespace). */

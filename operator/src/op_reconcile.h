@@ -47,10 +47,13 @@ typedef struct op_reconciler {
  */
 int op_reconcile_key(op_reconciler_t *r, const char *key, uint64_t *requeue_after_ms);
 
-/** Informer handler: queues the object's key and the keys that depend on it
- * (Streams of a ClusterStream, Processors of a Stream's namespace). `arg` is
- * the op_reconciler_t. */
-void op_reconcile_on_event(op_informer_t *inf, op_kube_event_t type, const json_t *obj, void *arg);
+/** Informer handler: queues the object's key (unless only its status or
+ * metadata changed: the generation is the same as in `old`) and the keys
+ * that depend on it (Streams of a ClusterStream, Processors of a Stream's
+ * namespace); for an owned StatefulSet, its owner's key when it appeared,
+ * went, or its readiness or generation changed. `arg` is the op_reconciler_t. */
+void op_reconcile_on_event(op_informer_t *inf, op_kube_event_t type, const json_t *old,
+                           const json_t *obj, void *arg);
 
 /** Makes the calling thread's reconciles use client `k` (op_kube clients are
  * per thread; each reconcile worker binds its own). NULL: back to r->kube. */

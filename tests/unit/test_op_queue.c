@@ -237,37 +237,68 @@ static void test_event_keys(void **state)
     assert_non_null(r.queue);
     assert_non_null(r.statefulsets);
 
-    o = json_pack("{s:{s:s, s:s, s:[{s:s, s:s, s:b}, {s:s, s:s, s:b}]}}", "metadata", "name",
-                  "weir-proc-p", "namespace", "demo", "ownerReferences", "kind", "Other", "name",
-                  "o", "controller", 0, "kind", "Processor", "name", "p", "controller", 1);
-    op_reconcile_on_event(r.statefulsets, OP_KUBE_EV_MODIFIED, o, &r);
+    o = json_pack("{s:{s:s, s:s, s:i, s:[{s:s, s:s, s:b}, {s:s, s:s, s:b}]}, s:{s:i}, s:{}}",
+                  "metadata", "name", "weir-proc-p", "namespace", "demo", "generation", 1,
+                  "ownerReferences", "kind", "Other", "name", "o", "controller", 0, "kind",
+                  "Processor", "name", "p", "controller", 1, "spec", "replicas", 1, "status");
+    op_reconcile_on_event(r.statefulsets, OP_KUBE_EV_MODIFIED, NULL, o, &r);
+    /* A status update that does not make it ready: the owner is not queued. */
+    {
+        json_t *o2 = json_deep_copy(o);
+        json_object_set_new(json_object_get(o2, "status"), "replicas", json_integer(1));
+        op_reconcile_on_event(r.statefulsets, OP_KUBE_EV_MODIFIED, o, o2, &r);
+        assert_int_equal(op_queue_len(r.queue), 1);
+        assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0), 1);
+        assert_string_equal(key, "processors/demo/p");
+        op_queue_done(r.queue, key);
+        /* Ready now (1/1, generation observed): queued. */
+        json_object_set_new(json_object_get(o2, "status"), "readyReplicas", json_integer(1));
+        json_object_set_new(json_object_get(o2, "status"), "observedGeneration", json_integer(1));
+        op_reconcile_on_event(r.statefulsets, OP_KUBE_EV_MODIFIED, o, o2, &r);
+        assert_int_equal(op_queue_len(r.queue), 1);
+        assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0), 1);
+        assert_string_equal(key, "processors/demo/p");
+        op_queue_done(r.queue, key);
+        json_decref(o2);
+    }
     json_decref(o);
     o = json_pack("{s:{s:s, s:s, s:[{s:s, s:s, s:b}]}}", "metadata", "name", "weir-store-e",
                   "namespace", "weir-system", "ownerReferences", "kind", "ClusterStream", "name",
                   "e", "controller", 1);
-    op_reconcile_on_event(r.statefulsets, OP_KUBE_EV_DELETED, o, &r);
+    op_reconcile_on_event(r.statefulsets, OP_KUBE_EV_DELETED, o, o, &r);
     json_decref(o);
-    assert_int_equal(op_queue_len(r.queue), 2);
-    assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0), 1);
-    assert_string_equal(key, "processors/demo/p");
-    op_queue_done(r.queue, key);
+    assert_int_equal(op_queue_len(r.queue), 1);
     assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0), 1);
     assert_string_equal(key, "clusterstreams//e");
     op_queue_done(r.queue, key);
 
-    /* Our own status write (observedGeneration == generation): not queued. */
+    /* A status write (same generation as cached): not queued. */
     o = json_pack("{s:{s:s, s:s, s:i}, s:{s:i}}", "metadata", "name", "p", "namespace", "demo",
                   "generation", 3, "status", "observedGeneration", 3);
-    op_reconcile_on_event(r.processors, OP_KUBE_EV_MODIFIED, o, &r);
+    op_reconcile_on_event(r.processors, OP_KUBE_EV_MODIFIED, o, o, &r);
     assert_int_equal(op_queue_len(r.queue), 0);
-    /* ... but the same object being added, or with a new generation, is. */
-    op_reconcile_on_event(r.processors, OP_KUBE_EV_ADDED, o, &r);
+    /* ... but the same object added, or first seen, is. */
+    op_reconcile_on_event(r.processors, OP_KUBE_EV_ADDED, NULL, o, &r);
     assert_int_equal(op_queue_len(r.queue), 1);
-    json_decref(o);
-    o = json_pack("{s:{s:s, s:s, s:i}, s:{s:i}}", "metadata", "name", "q", "namespace", "demo",
-                  "generation", 4, "status", "observedGeneration", 3);
-    op_reconcile_on_event(r.processors, OP_KUBE_EV_MODIFIED, o, &r);
-    assert_int_equal(op_queue_len(r.queue), 2);
+    {
+        json_t *o2 = json_pack("{s:{s:s, s:s, s:i}}", "metadata", "name", "q", "namespace", "demo",
+                               "generation", 4);
+        json_t *o1 = json_pack("{s:{s:s, s:s, s:i}}", "metadata", "name", "q", "namespace", "demo",
+                               "generation", 3);
+        /* A new generation is queued. */
+        op_reconcile_on_event(r.processors, OP_KUBE_EV_MODIFIED, o1, o2, &r);
+        assert_int_equal(op_queue_len(r.queue), 2);
+        /* So is a deletion request on the same generation. */
+        json_object_set_new(json_object_get(o1, "metadata"), "name", json_string("z"));
+        json_object_set_new(json_object_get(o1, "metadata"), "generation", json_integer(4));
+        json_object_set_new(json_object_get(o2, "metadata"), "name", json_string("z"));
+        json_object_set_new(json_object_get(o2, "metadata"), "deletionTimestamp",
+                            json_string("2026-01-01T00:00:00Z"));
+        op_reconcile_on_event(r.processors, OP_KUBE_EV_MODIFIED, o1, o2, &r);
+        assert_int_equal(op_queue_len(r.queue), 3);
+        json_decref(o1);
+        json_decref(o2);
+    }
     json_decref(o);
 
     op_informer_free(r.statefulsets);
