@@ -15,6 +15,11 @@
 # Latency of a Processor = first sight of its StatefulSet in a
 # `kubectl get statefulsets -w` stream, minus the client-side time just
 # before its POST (bash $EPOCHREALTIME, microseconds; each POST is one curl).
+# Memory is reported as VmRSS and its parts RssAnon (heap, stacks) and
+# RssFile (mapped shared libraries), plus the largest file mappings.
+# WEIR_OPBENCH_WORKERS (4) is --concurrent-reconciles. WEIR_OPBENCH_PERF=1
+# records the operator with `perf record -g` from the burst until every
+# StatefulSet exists (operator_bench_perf.txt: top symbols).
 # Writes $WEIR_BENCH_OUT/operator_bench.{json,txt}. Goals: RSS <= 10 MB with
 # 1000 Processors, p99 <= 100 ms. Reports, never judges: exit 0 when it ran.
 # Ports: WEIR_OPBENCH_PORT_BASE (19950) .. +21. Only under ctest -C bench -L bench.
@@ -42,6 +47,8 @@ readonly COUNT="${WEIR_OPBENCH_COUNT:-1000}"
 export WEIR_K8S_NODES="${WEIR_OPBENCH_NODES:-$(((COUNT + 109) / 110))}"
 readonly PACED="${WEIR_OPBENCH_PACED:-20}"
 readonly READY_TIMEOUT="${WEIR_OPBENCH_READY_TIMEOUT:-600}"
+readonly WORKERS="${WEIR_OPBENCH_WORKERS:-4}"
+readonly PERF="${WEIR_OPBENCH_PERF:-0}"
 readonly STORE_PORT=$((WEIR_K8S_PORT_BASE + 20))
 readonly HTTP=$((WEIR_K8S_PORT_BASE + 21))
 readonly NS=bench
@@ -67,12 +74,13 @@ mkdir -p "$OUT"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/weir-$NAME.XXXXXX")"
 readonly WORK
 readonly DIR="$WORK/k8s"
-op="" watcher="" rc=1
+op="" watcher="" perfpid="" rc=1
 
 cleanup() {
   local status=$?
   trap - INT TERM HUP
   [[ -n "$watcher" ]] && kill "$watcher" 2>/dev/null
+  [[ -n "$perfpid" ]] && kill -INT "$perfpid" 2>/dev/null
   if [[ -n "$op" ]] && kill -0 "$op" 2>/dev/null; then
     kill -TERM "$op" 2>/dev/null || :
     wait "$op" || status=1
@@ -105,6 +113,13 @@ wait_for() { # SECONDS WHAT CMD...
   done
 }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$op/status"; }
+# "VmRSS RssAnon RssFile" in kB.
+rss_parts() { awk '/^(VmRSS|RssAnon|RssFile):/ { v[$1] = $2 } END { print v["VmRSS:"], v["RssAnon:"], v["RssFile:"] }' "/proc/$op/status"; }
+# The largest file-backed mappings: "kB path" per line, summed per file.
+top_files() {
+  awk '/^[0-9a-f]+-[0-9a-f]+ / { f = ($6 ~ /^\//) ? $6 : "" } /^Rss:/ && f != "" { r[f] += $2 }
+       END { for (f in r) print r[f], f }' "/proc/$op/smaps" | sort -rn | head -8
+}
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$op/status"; }
 metric() { curl -fsS "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 
@@ -144,12 +159,15 @@ chmod 600 "$WORK/operator.kubeconfig"
 
 WEIR_LOG_LEVEL=info "$OPERATOR" --kubeconfig="$WORK/operator.kubeconfig" --leader-elect=false \
   --store-namespace=weir-system --dataplane-image=weir-dataplane:bench \
+  --concurrent-reconciles="$WORKERS" \
   --http-port="$HTTP" --metrics=true >"$WORK/op.log" 2>&1 &
 op=$!
 wait_for 30 "operator /readyz" curl -fsS "http://127.0.0.1:$HTTP/readyz"
 sleep 2
 rss_idle=$(rss_kb)
-log "idle RSS ${rss_idle} kB"
+read -r _ anon_idle file_idle <<<"$(rss_parts)"
+top_idle="$(top_files)"
+log "idle RSS ${rss_idle} kB (anon ${anon_idle}, file ${file_idle})"
 
 kubectl create namespace "$NS" >/dev/null
 kubectl apply -f - >/dev/null <<YAML
@@ -176,6 +194,7 @@ wait_for 60 "Stream in Ready" sready in
 wait_for 60 "Stream out Ready" sready out
 sleep 1
 rss_deps=$(rss_kb)
+read -r _ anon_deps file_deps <<<"$(rss_parts)"
 
 # Watch StatefulSets; timestamp every event line as it arrives.
 kubectl get statefulsets -n "$NS" -w --watch-only \
@@ -199,6 +218,10 @@ for ((i = 0; i < PACED; i++)); do
   create "$i"
   sleep 0.5
 done
+if [[ "$PERF" == 1 ]]; then
+  perf record -F 499 -g -p "$op" -o "$WORK/perf.data" >"$WORK/perf.log" 2>&1 &
+  perfpid=$!
+fi
 log "burst: $((COUNT - PACED)) Processors back to back"
 t_burst0=$EPOCHREALTIME
 for ((i = PACED; i < COUNT; i++)); do create "$i"; done
@@ -207,6 +230,13 @@ t_burst1=$EPOCHREALTIME
 seen_all() { (($(awk '{ print $2 }' "$WORK/seen.txt" | sort -u | wc -l) >= COUNT)); }
 wait_for 900 "all $COUNT StatefulSets" seen_all
 t_all=$EPOCHREALTIME
+if [[ -n "$perfpid" ]]; then
+  kill -INT "$perfpid" 2>/dev/null || :
+  wait "$perfpid" 2>/dev/null || :
+  perfpid=""
+  perf report -i "$WORK/perf.data" --stdio --no-children --percent-limit 0.7 \
+    --sort dso,symbol -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"$OUT/operator_bench_perf.txt" || :
+fi
 sleep 1
 rss_all=$(rss_kb)
 log "all StatefulSets seen; RSS ${rss_all} kB"
@@ -224,12 +254,15 @@ while ((SECONDS < end)); do
 done
 t_ready=$EPOCHREALTIME
 rss_ready=$(rss_kb)
+read -r _ anon_ready file_ready <<<"$(rss_parts)"
+top_ready="$(top_files)"
 hwm=$(hwm_kb)
 queue=$(metric weir_operator_queue_depth)
 log "$nready/$COUNT Ready; RSS ${rss_ready} kB, peak ${hwm} kB"
 
 # Size of one Processor and its StatefulSet as the API returns them (the
-# informer caches Processors as parsed JSON trees; StatefulSets are not cached).
+# informers cache Processors without managedFields and StatefulSets cut down
+# to name, owners, replicas and status, as parsed JSON trees).
 proc_bytes=$(kubectl get processor pb-0500 -n "$NS" -o json | jq -c . | wc -c)
 proc_nomf_bytes=$(kubectl get processor pb-0500 -n "$NS" -o json | jq -c 'del(.metadata.managedFields)' | wc -c)
 sts_bytes=$(kubectl get statefulset weir-proc-pb-0500 -n "$NS" -o json | jq -c . | wc -c)
@@ -260,11 +293,15 @@ drain_s=$(awk -v a="$t_burst0" -v b="$t_all" 'BEGIN { printf "%.1f", b - a }')
 ready_s=$(awk -v a="$t_burst0" -v b="$t_ready" 'BEGIN { printf "%.1f", b - a }')
 cpu_s=$(awk -v t="$cpu_ticks" -v c="$clk" 'BEGIN { printf "%.1f", t / c }')
 per_proc_kb=$(awk -v a="$rss_deps" -v b="$rss_ready" -v n="$COUNT" 'BEGIN { printf "%.1f", (b - a) / n }')
+per_proc_anon_kb=$(awk -v a="$anon_deps" -v b="$anon_ready" -v n="$COUNT" 'BEGIN { printf "%.1f", (b - a) / n }')
 
 jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   --argjson rss_idle "$rss_idle" --argjson rss_deps "$rss_deps" --argjson rss_all "$rss_all" \
   --argjson rss_ready "$rss_ready" --argjson hwm "$hwm" --argjson ready "$nready" \
-  --argjson per "$per_proc_kb" --argjson pb "$proc_bytes" --argjson pbn "$proc_nomf_bytes" --argjson sb "$sts_bytes" \
+  --argjson per "$per_proc_kb" --argjson pera "$per_proc_anon_kb" \
+  --argjson ai "$anon_idle" --argjson fi "$file_idle" --argjson ar "$anon_ready" --argjson fr "$file_ready" \
+  --argjson workers "$WORKERS" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  --argjson pb "$proc_bytes" --argjson pbn "$proc_nomf_bytes" --argjson sb "$sts_bytes" \
   --argjson np "$n_p" --argjson p50p "$p50_p" --argjson p90p "$p90_p" --argjson p99p "$p99_p" --argjson maxp "$max_p" \
   --argjson nb "$n_b" --argjson p50b "$p50_b" --argjson p90b "$p90_b" --argjson p99b "$p99_b" --argjson maxb "$max_b" \
   --argjson na "$n_a" --argjson p50a "$p50_a" --argjson p90a "$p90_a" --argjson p99a "$p99_a" --argjson maxa "$max_a" \
@@ -272,7 +309,9 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   --argjson cpu "$cpu_s" --arg queue "${queue:-}" --arg build "$BUILD" --arg host "$(uname -n)" --argjson ncpu "$(nproc)" \
   '{bench: "operator", build: $build, host: $host, cpus: $ncpu, processors: $count, kwok_nodes: $nodes,
     rss_kb: {idle: $rss_idle, with_streams: $rss_deps, all_statefulsets: $rss_all, all_ready: $rss_ready, peak: $hwm},
-    rss_per_processor_kb: $per, processors_ready: $ready, queue_depth_end: $queue,
+    rss_anon_kb: {idle: $ai, all_ready: $ar}, rss_file_kb: {idle: $fi, all_ready: $fr},
+    rss_per_processor_kb: $per, rss_anon_per_processor_kb: $pera, workers: $workers, loadavg_end: $load,
+    processors_ready: $ready, queue_depth_end: $queue,
     object_json_bytes: {processor: $pb, processor_without_managed_fields: $pbn, statefulset: $sb},
     latency_ms: {paced: {n: $np, p50: $p50p, p90: $p90p, p99: $p99p, max: $maxp},
                  burst: {n: $nb, p50: $p50b, p90: $p90b, p99: $p99b, max: $maxb},
@@ -280,21 +319,26 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
     post_ms_p50: $post, burst_create_per_s: $rate, burst_to_all_statefulsets_s: $drain,
     burst_to_all_ready_s: $readys, operator_cpu_s: $cpu,
     goals: {rss_kb_max: 10240, p99_ms_max: 100,
-            rss_met: ($rss_ready <= 10240), p99_met: ($p99a <= 100)}}' >"$OUT/operator_bench.json"
+            rss_met: ($rss_ready <= 10240), rss_anon_met: ($ar <= 10240), p99_met: ($p99a <= 100)}}' >"$OUT/operator_bench.json"
 
 {
-  printf 'weir-operator bench: %d Processors (%d paced 0.5 s apart, %d burst), %d kwok nodes, %s CPUs\n' \
-    "$COUNT" "$PACED" "$((COUNT - PACED))" "$WEIR_K8S_NODES" "$(nproc)"
+  printf 'weir-operator bench: %d Processors (%d paced 0.5 s apart, %d burst), %d kwok nodes, %s CPUs, %s workers, load at end %s\n' \
+    "$COUNT" "$PACED" "$((COUNT - PACED))" "$WEIR_K8S_NODES" "$(nproc)" "$WORKERS" "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf 'RSS kB: idle %s, with ClusterStream+2 Streams %s, all StatefulSets %s, all Ready %s, peak %s (%s kB per Processor)\n' \
     "$rss_idle" "$rss_deps" "$rss_all" "$rss_ready" "$hwm" "$per_proc_kb"
+  printf 'RssAnon kB: idle %s, all Ready %s (%s kB per Processor); RssFile kB: idle %s, all Ready %s\n' \
+    "$anon_idle" "$anon_ready" "$per_proc_anon_kb" "$file_idle" "$file_ready"
+  printf 'largest file mappings idle (kB):\n%s\n' "$(sed 's/^/  /' <<<"$top_idle")"
+  printf 'largest file mappings at the end (kB):\n%s\n' "$(sed 's/^/  /' <<<"$top_ready")"
   printf 'JSON bytes: Processor %s (%s without managedFields), StatefulSet %s\n' "$proc_bytes" "$proc_nomf_bytes" "$sts_bytes"
   printf 'latency ms (POST start -> StatefulSet seen): paced n=%s p50 %s p90 %s p99 %s max %s\n' "$n_p" "$p50_p" "$p90_p" "$p99_p" "$max_p"
   printf '                                             burst n=%s p50 %s p90 %s p99 %s max %s\n' "$n_b" "$p50_b" "$p90_b" "$p99_b" "$max_b"
   printf '                                             all   n=%s p50 %s p90 %s p99 %s max %s\n' "$n_a" "$p50_a" "$p90_a" "$p99_a" "$max_a"
   printf 'POST p50 %s ms; burst created at %s/s; all StatefulSets %s s and %s/%s Ready %s s after the burst began; operator CPU %s s\n' \
     "$post_p50" "$burst_rate" "$drain_s" "$nready" "$COUNT" "$ready_s" "$cpu_s"
-  printf 'goals: RSS <= 10240 kB: %s; p99 <= 100 ms: %s\n' \
+  printf 'goals: VmRSS <= 10240 kB: %s; RssAnon <= 10240 kB: %s; p99 <= 100 ms: %s\n' \
     "$( ((rss_ready <= 10240)) && echo met || echo MISSED)" \
+    "$( ((anon_ready <= 10240)) && echo met || echo MISSED)" \
     "$(awk -v p="$p99_a" 'BEGIN { print (p <= 100 ? "met" : "MISSED") }')"
 } | tee "$OUT/operator_bench.txt"
 cp "$WORK/lat.txt" "$OUT/operator_bench_latencies.txt"
