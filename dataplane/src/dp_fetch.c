@@ -25,6 +25,8 @@ typedef struct fetch_state {
     uint32_t limit;   /* response max_bytes (capped) */
     uint32_t used;
     int next;        /* next op of the current pass */
+    int outstanding; /* parallel pass: ops not yet back */
+    uint32_t region; /* parallel pass: buffer bytes per op, 0 = sequential */
     int watches_out; /* registered, reply not yet seen */
     bool woken;
     bool parked;
@@ -184,7 +186,10 @@ void dp_fetch_tick(dp_worker_t *w)
     }
 }
 
-static void fetch_step_reply(dp_worker_t *w, dp_msg_t *m)
+static void fetch_pass_done(dp_req_t *r);
+
+/* Parallel pass: every op back, the pass is complete. */
+static void fetch_par_reply(dp_worker_t *w, dp_msg_t *m)
 {
     dp_pop_t *op = (dp_pop_t *)m;
     dp_req_t *r = op->req;
@@ -192,15 +197,84 @@ static void fetch_step_reply(dp_worker_t *w, dp_msg_t *m)
 
     (void)w;
     s->used += op->u.fetch.got;
+    if (--s->outstanding == 0)
+        fetch_pass_done(r);
+}
+
+/*
+ * When every partition's share fits the response (n * (partition max +
+ * one largest batch) <= limit), the ops run at once, each into its own
+ * region of the buffer, so the partitions' disk reads overlap instead of
+ * queueing one behind the other. Returns false to run the pass in turn.
+ */
+static bool fetch_par_start(dp_req_t *r)
+{
+    fetch_state_t *s = r->api;
+    uint32_t batch_max = r->w->st->cfg.log.batch_bytes_max;
+    uint64_t region = 0, pmax = 0;
+    int live = 0;
+
+    for (int i = 0; i < r->npops; i++) {
+        if (r->pops[i].owner == NULL)
+            continue;
+        live++;
+        if (r->pops[i].u.fetch.partition_max == 0)
+            return false;
+        if (r->pops[i].u.fetch.partition_max > pmax)
+            pmax = r->pops[i].u.fetch.partition_max;
+    }
+    if (live < 2 || (uint64_t)live * (pmax + batch_max) > s->limit)
+        return false;
+    region = (pmax + batch_max + 2 * DP_FETCH_ALIGN + 63) & ~(uint64_t)63;
+    if ((uint64_t)live * region > s->buf_cap)
+        return false;
+    s->region = (uint32_t)region;
+    s->outstanding = live;
+    live = 0;
+    for (int i = 0; i < r->npops; i++) {
+        dp_pop_t *op = &r->pops[i];
+
+        if (op->owner == NULL)
+            continue;
+        op->error = 0;
+        op->u.fetch.got = 0;
+        op->u.fetch.dst = s->buf + (size_t)live * region;
+        op->u.fetch.dst_cap = (uint32_t)region;
+        op->u.fetch.max_bytes = op->u.fetch.partition_max;
+        op->req = r;
+        op->origin = r->w;
+        op->reply_fn = fetch_par_reply;
+        live++;
+    }
+    /* Replies run on this worker's thread once this returns, so every op
+     * is set up before any comes back. */
+    for (int i = 0; i < r->npops; i++)
+        if (r->pops[i].owner != NULL)
+            dp_worker_post(r->w, r->pops[i].owner, &r->pops[i].msg, dp_part_exec);
+    return true;
+}
+
+static void fetch_step_reply(dp_worker_t *w, dp_msg_t *m)
+{
+    dp_pop_t *op = (dp_pop_t *)m;
+    dp_req_t *r = op->req;
+    fetch_state_t *s = r->api;
+
+    (void)w;
+    /* A partition's records may start past where it was told to write
+     * (an aligned direct read): the next one writes after them. */
+    if (op->u.fetch.got > 0)
+        s->used = (uint32_t)(op->u.fetch.dst + op->u.fetch.got - s->buf);
     s->next++;
     fetch_pass(r);
 }
 
 static void fetch_pass(dp_req_t *r)
 {
-    const dp_kreq_fetch_t *f = &r->k.u.fetch;
     fetch_state_t *s = r->api;
 
+    if (s->next == 0 && s->used == 0 && fetch_par_start(r))
+        return;
     while (s->next < r->npops) {
         dp_pop_t *op = &r->pops[s->next];
 
@@ -224,7 +298,14 @@ static void fetch_pass(dp_req_t *r)
         dp_worker_post(r->w, op->owner, &op->msg, dp_part_exec);
         return;
     }
-    /* Pass complete. */
+    fetch_pass_done(r);
+}
+
+static void fetch_pass_done(dp_req_t *r)
+{
+    const dp_kreq_fetch_t *f = &r->k.u.fetch;
+    fetch_state_t *s = r->api;
+
     {
         bool errors = false;
 
@@ -265,7 +346,8 @@ void dp_fetch_start(dp_req_t *r)
         limit = FETCH_CAP_BYTES;
     /* Under memory pressure, shrink the response rather than fail it. */
     for (;; limit /= 2) {
-        bytes = fixed + limit + batch_max;
+        /* + room to align a direct read of each end (dp_part.c). */
+        bytes = fixed + limit + batch_max + 2 * DP_FETCH_ALIGN;
         mem = dp_pool_alloc(&r->w->pool, bytes, &r->aux_cap);
         if (mem != NULL || limit < 4096)
             break;

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dp_batch.h"
@@ -41,6 +42,7 @@ typedef struct seg {
     uint64_t alloc_bytes;  /* preallocated file size */
     int64_t max_timestamp; /* largest batch maxTimestamp, INT64_MIN if none */
     int fd, idx_fd, tidx_fd;
+    int dfd;             /* O_DIRECT read fd, or -1 */
     uint8_t *idx, *tidx; /* MAP_SHARED, idx_cap entries each */
     uint32_t idx_n, tidx_n, idx_cap;
     uint64_t idx_last_pos, tidx_last_pos;
@@ -58,6 +60,8 @@ struct dp_log {
     int64_t end_offset;
     int64_t written_offset;
     int64_t durable_offset;
+    int64_t written_seg;     /* segment holding written_offset's batch end */
+    uint64_t written_endpos; /* its file position of written_offset */
     uint64_t unsynced_bytes;
     /* Appends not yet written, in offset order; stage_next is the first
      * one not yet copied into the fill buffer. */
@@ -85,7 +89,8 @@ struct dp_log {
     int write_inflight;
     int write_buf; /* buffer of the write in flight */
     uint64_t write_pos, write_len, write_done, write_end;
-    int64_t flush_upto; /* dp_log_flush: sync regardless until durable here */
+    uint64_t write_t0_ns; /* write_latency: when the write in flight was queued */
+    int64_t flush_upto;   /* dp_log_flush: sync regardless until durable here */
     int64_t sync_target;
     uint64_t sync_bytes;
     uint64_t clock_ms;     /* last dp_log_tick time */
@@ -121,6 +126,7 @@ void dp_log_config_defaults(dp_log_config_t *cfg)
     cfg->flush_bytes = 1u << 20;
     cfg->retention_ms = -1;
     cfg->retention_bytes = -1;
+    cfg->read_direct = 1;
 }
 
 static void seg_name(char *buf, size_t len, int64_t base, const char *ext)
@@ -219,12 +225,14 @@ static void seg_close(seg_t *s)
         munmap(s->tidx, (size_t)s->idx_cap * TIDX_ENTRY);
     if (s->fd >= 0)
         close(s->fd);
+    if (s->dfd >= 0)
+        close(s->dfd);
     if (s->idx_fd >= 0)
         close(s->idx_fd);
     if (s->tidx_fd >= 0)
         close(s->tidx_fd);
     s->idx = s->tidx = NULL;
-    s->fd = s->idx_fd = s->tidx_fd = -1;
+    s->fd = s->dfd = s->idx_fd = s->tidx_fd = -1;
 }
 
 static void seg_unlink(dp_log_t *log, int64_t base)
@@ -248,7 +256,7 @@ static int seg_open(dp_log_t *log, seg_t *s, int64_t base, int create)
     int rc;
 
     memset(s, 0, sizeof(*s));
-    s->fd = s->idx_fd = s->tidx_fd = -1;
+    s->fd = s->dfd = s->idx_fd = s->tidx_fd = -1;
     s->base_offset = base;
     s->next_offset = base;
     s->max_timestamp = INT64_MIN;
@@ -264,9 +272,14 @@ static int seg_open(dp_log_t *log, seg_t *s, int64_t base, int create)
         goto out;
     }
     s->alloc_bytes = (uint64_t)st.st_size;
-    /* Consumers read segments front to back: a larger readahead window
-     * (about 2.4x the cold-read bandwidth of the default on the test
-     * machine; docs/internals/store-log.md). Advisory, so errors are moot. */
+    /* Fetches read batches with O_DIRECT into aligned buffers: writes go
+     * around the page cache, so buffered reads would come from the disk
+     * anyway, through readahead and a copy. The buffered fd then serves
+     * only batch headers (index scans) and recovery. Where O_DIRECT is
+     * refused, fetches read buffered with a large readahead window.
+     * Advice is advisory, so its errors are moot. */
+    if (log->cfg.read_direct)
+        s->dfd = openat(log->dir_fd, name, O_RDONLY | O_CLOEXEC | O_DIRECT);
     (void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     if (s->alloc_bytes < log->cfg.segment_bytes) {
         /* Preallocate so appends never extend the file: fdatasync then has
@@ -418,6 +431,14 @@ static void stage(dp_log_t *log)
     }
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int submit_write(dp_log_t *log)
 {
     uint64_t len = log->write_len - log->write_done;
@@ -431,6 +452,8 @@ static int submit_write(dp_log_t *log)
         return rc;
     }
     log->write_inflight = 1;
+    if (log->cfg.write_latency != NULL)
+        log->write_t0_ns = now_ns();
     return 0;
 }
 
@@ -508,6 +531,8 @@ static void write_cb(dp_ring_op_t *op)
 
     assert(log->write_inflight);
     log->write_inflight = 0;
+    if (log->cfg.write_latency != NULL)
+        dp_hist_record_ns(log->cfg.write_latency, now_ns() - log->write_t0_ns);
     if (op->res < 0) {
         log_fail(log, op->res, "%s: write at %" PRIu64 " failed: %s", log->dir, log->write_pos,
                  strerror(-op->res));
@@ -598,13 +623,17 @@ static void sync_cb(dp_ring_op_t *op)
     progress(log);
 }
 
-static void fire(dp_log_append_t **list)
+static void fire(dp_log_t *log, dp_log_append_t **list)
 {
+    uint64_t t = log->cfg.append_latency != NULL && *list != NULL ? now_ns() : 0;
+
     while (*list != NULL) {
         dp_log_append_t *a = *list;
 
         *list = a->next;
         a->next = NULL;
+        if (t != 0)
+            dp_hist_record_ns(log->cfg.append_latency, t - a->t0_ns);
         a->cb(a, a->result);
     }
 }
@@ -630,7 +659,7 @@ static void progress(dp_log_t *log)
         log->wq_head = log->wq_tail = log->stage_next = NULL;
         log->sq_head = log->sq_tail = NULL;
         log->held = 0;
-        fire(&done);
+        fire(log, &done);
         return;
     }
     while (log->wq_head != NULL && log->wq_head->written) {
@@ -641,6 +670,8 @@ static void progress(dp_log_t *log)
         a->next = NULL;
         assert(a->base_offset == log->written_offset);
         log->written_offset = a->last_offset + 1;
+        log->written_seg = a->seg_base;
+        log->written_endpos = a->pos + a->len;
         log->unsynced_bytes += a->len;
         if (a->flags & DP_LOG_APPEND_WRITTEN) {
             a->result = 0;
@@ -671,11 +702,11 @@ static void progress(dp_log_t *log)
     kick(log);
     maybe_sync(log);
     if (log->error != 0) {
-        fire(&done);
+        fire(log, &done);
         progress(log);
         return;
     }
-    fire(&done);
+    fire(log, &done);
 }
 
 static int roll(dp_log_t *log)
@@ -745,6 +776,8 @@ int dp_log_append(dp_log_t *log, dp_log_append_t *req, void *batch, size_t len,
     req->flags = flags;
     req->cb = cb;
     req->ctx = ctx;
+    if (log->cfg.append_latency != NULL)
+        req->t0_ns = now_ns();
     seg_note_batch(s, s->size, &h, log->cfg.index_interval_bytes);
     s->size += len;
     s->next_offset = req->last_offset + 1;
@@ -865,6 +898,7 @@ int dp_log_find(dp_log_t *log, int64_t offset, dp_log_slice_t *out)
     if (rc < 0)
         return rc;
     out->fd = s->fd;
+    out->dfd = s->dfd;
     out->pos = pos;
     out->len = (uint32_t)dp_batch_size(&h);
     out->first_offset = h.base_offset;
@@ -904,6 +938,7 @@ int dp_log_read(dp_log_t *log, int64_t offset, uint32_t max_bytes, int64_t max_o
             if (n == nmax)
                 break;
             out[n].fd = s->fd;
+            out[n].dfd = s->dfd;
             out[n].pos = pos;
             out[n].len = sz;
             out[n].first_offset = h.base_offset;
@@ -927,6 +962,41 @@ int dp_log_read(dp_log_t *log, int64_t offset, uint32_t max_bytes, int64_t max_o
             return rc;
     }
     return n;
+}
+
+int dp_log_read_range(dp_log_t *log, int64_t offset, int64_t max_offset, dp_log_range_t *out)
+{
+    seg_t *s;
+
+    if (offset < log->start_offset || offset > log->written_offset)
+        return -ERANGE;
+    if (max_offset < 0 || max_offset > log->written_offset)
+        max_offset = log->written_offset;
+    if (offset >= max_offset)
+        return 0;
+    s = seg_for(log, offset);
+    if (s == NULL || offset >= s->next_offset)
+        return -ERANGE;
+    if (log->written_seg == s->base_offset) {
+        /* The segment being written: its written bytes end at a known
+         * position, which only serves max_offset == written_offset. */
+        if (max_offset != log->written_offset)
+            return -EAGAIN;
+        out->end = log->written_endpos;
+    } else if (s->base_offset > log->written_seg) {
+        return -ERANGE; /* cannot be: offset < written_offset */
+    } else if (s->next_offset <= max_offset) {
+        out->end = s->size; /* a whole, written segment */
+    } else {
+        return -EAGAIN;
+    }
+    out->fd = s->fd;
+    out->dfd = s->dfd;
+    out->pos = index_lookup(s, offset);
+    out->first_offset = s->base_offset; /* at least; the batch at pos is the first */
+    if (out->pos >= out->end)
+        return -EIO;
+    return 1;
 }
 
 int dp_log_find_time(dp_log_t *log, int64_t ts, int64_t *offset)
@@ -1384,6 +1454,8 @@ static int recover(dp_log_t *log, char *err, size_t errlen)
     if (log->start_offset > log->end_offset)
         log->start_offset = log->end_offset;
     log->written_offset = log->durable_offset = log->end_offset;
+    log->written_seg = log->segs[log->nsegs - 1].base_offset;
+    log->written_endpos = log->segs[log->nsegs - 1].size;
     rc = 0;
 out_free:
     free(bases);

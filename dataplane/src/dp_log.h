@@ -31,6 +31,9 @@ typedef struct dp_log_config {
     int64_t retention_ms;          /**< delete segments older than this; -1 never */
     int64_t retention_bytes;       /**< keep the log under this size; -1 never */
     dp_counter_t *commits_total;   /**< optional: bumped per durable commit (shared metric) */
+    int read_direct;               /**< 1: also open segments O_DIRECT for reads (1) */
+    dp_hist_t *write_latency;      /**< optional: each segment write, submitted to completed */
+    dp_hist_t *append_latency;     /**< optional: each append, accepted to its callback */
 } dp_log_config_t;
 
 /** Counters, readable at any time from the owning thread. */
@@ -76,6 +79,7 @@ struct dp_log_append {
     int64_t base_offset;   /**< assigned first offset */
     int64_t last_offset;   /**< assigned last offset */
     unsigned flags;        /**< private: DP_LOG_APPEND_* */
+    uint64_t t0_ns;        /**< private: accepted (CLOCK_MONOTONIC), with append_latency */
     int written;           /**< private */
     int result;            /**< private */
     dp_log_append_cb cb;   /**< private */
@@ -85,6 +89,7 @@ struct dp_log_append {
 /** A byte range of whole batches in one segment file. */
 typedef struct dp_log_slice {
     int fd;               /**< segment file (owned by the log) */
+    int dfd;              /**< the same file opened O_DIRECT, or -1 (owned by the log) */
     uint64_t pos;         /**< file position of the first batch */
     uint32_t len;         /**< bytes, whole batches only */
     int64_t first_offset; /**< base offset of the first batch */
@@ -155,6 +160,29 @@ int dp_log_find(dp_log_t *log, int64_t offset, dp_log_slice_t *out);
  */
 int dp_log_read(dp_log_t *log, int64_t offset, uint32_t max_bytes, int64_t max_offset,
                 dp_log_slice_t *out, int nmax);
+
+/** A byte range of one segment starting at a batch boundary (see dp_log_read_range). */
+typedef struct dp_log_range {
+    int fd;               /**< segment file, buffered (owned by the log) */
+    int dfd;              /**< the same file opened O_DIRECT, or -1 */
+    uint64_t pos;         /**< start of a batch at or before the requested offset */
+    uint64_t end;         /**< end of the readable bytes of this segment */
+    int64_t first_offset; /**< a lower bound of the first batch's base offset */
+} dp_log_range_t;
+
+/**
+ * The fetch path's read plan, with no I/O: the segment holding `offset`, the
+ * position of a batch at or before it from the sparse index (the batches
+ * between it and `offset` hold under index_interval_bytes, so returning them
+ * is what Kafka allows: clients skip records below their fetch offset), and
+ * where the readable bytes of that segment end. `max_offset` is -1 or the
+ * written offset (what the high watermark is under every flush policy);
+ * any other bound in the segment being written answers -EAGAIN: use
+ * dp_log_read. The caller reads [pos, min(end, pos + budget)) and cuts it
+ * to whole batches in memory, checking each header as it goes.
+ * Returns 1, 0 (nothing to read), -ERANGE, -EAGAIN or -EIO.
+ */
+int dp_log_read_range(dp_log_t *log, int64_t offset, int64_t max_offset, dp_log_range_t *out);
 
 /**
  * ListOffsets by timestamp: the base offset of the first batch whose

@@ -91,6 +91,11 @@ int dp_part_open_topic(dp_worker_t *w, const dp_topic_t *t, bool fresh, char *er
         if (part == NULL)
             return -ENOMEM;
         part->ra_fd = -1;
+        for (int i = 0; i < 2; i++) {
+            part->pf[i].seg = -1;
+            part->pf[i].part = part;
+            part->pf[i].w = w;
+        }
         part->topic_id = t->id;
         part->partition = p;
         snprintf(part->topic, sizeof(part->topic), "%s", t->name);
@@ -98,6 +103,8 @@ int dp_part_open_topic(dp_worker_t *w, const dp_topic_t *t, bool fresh, char *er
         lc.retention_ms = t->retention_ms;
         lc.retention_bytes = t->retention_bytes;
         lc.commits_total = &w->m.log_commits;
+        lc.write_latency = &w->m.log_write_latency;
+        lc.append_latency = &w->m.log_append_latency;
         part->flush_every = lc.flush == DP_LOG_FLUSH_EVERY;
         rc = dp_log_open(&part->log, &w->ring, st->cfg.data_dir, t->name, p, &lc, err, errlen);
         if (rc == 0)
@@ -260,6 +267,9 @@ bool dp_part_reap(dp_worker_t *w, bool all)
             dp_log_close(part->log);
         }
         dp_pidmap_dispose(&part->pids);
+        for (int i = 0; i < 2; i++)
+            if (part->pf[i].mem != NULL)
+                dp_pool_free(&w->pool, part->pf[i].mem);
         if (part->remove_files)
             dp_part_rm_tree(part->dead_dir);
         free(part);
@@ -481,6 +491,343 @@ static void hint_readahead(dp_worker_t *w, dp_part_t *part, int fd, uint64_t end
     part->ra_end = from + RA_BYTES;
 }
 
+/* ---- range reads: one direct read per fetch op, cut in memory ---- */
+
+static uint64_t fa_down(uint64_t v)
+{
+    return v & ~(uint64_t)(DP_FETCH_ALIGN - 1);
+}
+
+static uint64_t fa_up(uint64_t v)
+{
+    return fa_down(v + DP_FETCH_ALIGN - 1);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void range_fail(dp_worker_t *w, dp_pop_t *op, const char *why, int err)
+{
+    op->error = DP_KERR_KAFKA_STORAGE_ERROR;
+    op->u.fetch.got = 0;
+    wc_log(WC_LOG_ERROR, "store", "segment read failed", "{s:s, s:i, s:s, s:s, s:I}", "topic",
+           op->part->topic, "partition", op->part->partition, "error", why, "detail",
+           err < 0 ? strerror(-err) : "", "position", (json_int_t)op->u.fetch.rg.pos);
+    reply(w, op);
+}
+
+static int range_submit(dp_worker_t *w, dp_pop_t *op, uint64_t upto);
+static void range_cut(dp_worker_t *w, dp_pop_t *op);
+
+/* ---- direct read-ahead: two windows per partition ---- */
+
+static dp_worker_t *w_of(const struct dp_part_pf *pf)
+{
+    return pf->w;
+}
+
+static void pf_serve(dp_worker_t *w, dp_pop_t *op, struct dp_part_pf *pf);
+
+static void pf_cb(dp_ring_op_t *rop)
+{
+    struct dp_part_pf *pf = rop->ctx;
+    dp_pop_t *op;
+    uint64_t len;
+
+    pf->inflight = false;
+    pf->part->reads_inflight--;
+    if (rop->res <= 0) {
+        pf->seg = -1;
+        pf->len = 0;
+    } else {
+        len = (uint64_t)rop->res;
+        if (pf->a0 + len > pf->valid_end)
+            len = pf->valid_end - pf->a0; /* bytes past it were not readable yet */
+        pf->len = (uint32_t)len;
+    }
+    /* Ops that waited for this window: served from it, or read on. */
+    while ((op = pf->waiters) != NULL) {
+        pf->waiters = op->dnext;
+        op->dnext = NULL;
+        op->part->reads_inflight--;
+        if (pf->len > 0 && pf->a0 <= op->u.fetch.rg_a0 && op->u.fetch.rg_a0 < pf->a0 + pf->len) {
+            pf_serve(w_of(pf), op, pf);
+        } else if (range_submit(w_of(pf), op, op->u.fetch.rg.pos + op->u.fetch.want) != 0) {
+            range_fail(w_of(pf), op, "cannot queue segment read", -EBUSY);
+        }
+    }
+}
+
+/* Starts reading the window at `from` (aligned) of rg's segment, unless one
+ * holds or is reading it, or both are busy. Best effort: no memory or no
+ * SQE means no read-ahead. */
+static void pf_start(dp_worker_t *w, dp_part_t *part, const dp_log_range_t *rg, uint64_t from,
+                     const struct dp_part_pf *keep)
+{
+    struct dp_part_pf *v = NULL;
+    uint64_t len;
+    size_t cap;
+
+    from = fa_down(from);
+    if (rg->dfd < 0 || from >= rg->end)
+        return;
+    for (int i = 0; i < 2; i++) {
+        struct dp_part_pf *pf = &part->pf[i];
+        uint64_t span = pf->inflight ? DP_PF_BYTES : pf->len;
+
+        if (pf->seg == rg->first_offset && pf->a0 <= from && from < pf->a0 + span)
+            return;
+    }
+    /* The victim: an empty window, else the idle one further behind. */
+    for (int i = 0; i < 2; i++) {
+        struct dp_part_pf *pf = &part->pf[i];
+
+        if (pf->inflight || pf == keep)
+            continue;
+        if (v == NULL || pf->seg < 0 || (v->seg >= 0 && pf->seg < v->seg) ||
+            (v->seg >= 0 && pf->seg == v->seg && pf->a0 < v->a0))
+            v = pf;
+    }
+    if (v == NULL)
+        return;
+    if (v->mem == NULL) {
+        v->mem = dp_pool_alloc(&w->pool, DP_PF_BYTES + DP_FETCH_ALIGN, &cap);
+        if (v->mem == NULL)
+            return;
+        v->buf = (uint8_t *)fa_up((uintptr_t)v->mem);
+    }
+    len = fa_up(rg->end) - from;
+    if (len > DP_PF_BYTES)
+        len = DP_PF_BYTES;
+    if (dp_ring_prep_read(&w->ring, &v->op, rg->dfd, v->buf, (unsigned)len, from, pf_cb, v) != 0)
+        return;
+    v->seg = rg->first_offset;
+    v->a0 = from;
+    v->len = 0;
+    v->valid_end = rg->end;
+    v->inflight = true;
+    part->reads_inflight++;
+}
+
+/* The window holding (or reading) aligned position a0 of rg's segment. */
+static struct dp_part_pf *pf_find(dp_part_t *part, const dp_log_range_t *rg, uint64_t a0)
+{
+    for (int i = 0; i < 2; i++) {
+        struct dp_part_pf *pf = &part->pf[i];
+        uint64_t span = pf->inflight ? DP_PF_BYTES : pf->len;
+
+        if (pf->seg == rg->first_offset && pf->a0 <= a0 && a0 < pf->a0 + span)
+            return pf;
+    }
+    return NULL;
+}
+
+/* Copies an op's range from an idle window and cuts it; keeps the other
+ * window reading ahead. Answers the op (or reads on past the window). */
+static void pf_serve(dp_worker_t *w, dp_pop_t *op, struct dp_part_pf *pf)
+{
+    const dp_log_range_t *rg = &op->u.fetch.rg;
+    uint64_t a0 = op->u.fetch.rg_a0, n = pf->a0 + pf->len - a0;
+    uint64_t lim = fa_up(rg->pos + op->u.fetch.want) - a0;
+    dp_log_range_t next = *rg;
+
+    if (n > lim)
+        n = lim;
+    memcpy(op->u.fetch.rbase, pf->buf + (a0 - pf->a0), n);
+    op->u.fetch.rlen = (uint32_t)n;
+    pf_start(w, op->part, &next, pf->a0 + pf->len, pf);
+    range_cut(w, op); /* answers: op is not ours after it */
+}
+
+/*
+ * Cuts what was read to whole batches: skips leading batches that end
+ * before the fetch offset (the index points up to one interval early),
+ * then keeps batches while they fit in `want` (the first one always). Each
+ * kept header is parsed and offsets must follow on, so damage on disk is an
+ * error, never served. Answers the op, or queues a read past rlen when the
+ * first batch kept is larger than what was read.
+ */
+static void range_cut(dp_worker_t *w, dp_pop_t *op)
+{
+    const dp_log_range_t *rg = &op->u.fetch.rg;
+    uint64_t head = rg->pos - op->u.fetch.rg_a0;
+    uint64_t have = op->u.fetch.rlen > head ? op->u.fetch.rlen - head : 0;
+    uint32_t bmax = w->st->cfg.log.batch_bytes_max;
+    const uint8_t *d = op->u.fetch.rbase + head;
+    uint64_t at = 0, start = 0, kept = 0;
+    int64_t next = -1;
+
+    if (have > rg->end - rg->pos)
+        have = rg->end - rg->pos;
+    for (;;) {
+        dp_batch_hdr_t h;
+        uint64_t size;
+
+        if (at >= rg->end - rg->pos)
+            break; /* the readable end of the segment */
+        if (at + DP_BATCH_LOG_OVERHEAD > have)
+            goto more;
+        size = DP_BATCH_LOG_OVERHEAD + (uint64_t)be32(d + at + 8);
+        if (size < DP_BATCH_HEADER_SIZE || size > bmax || rg->pos + at + size > rg->end) {
+            range_fail(w, op, "bad batch length in segment", 0);
+            return;
+        }
+        if (kept > 0 && (at - start) + size > op->u.fetch.want)
+            break;
+        if (at + size > have)
+            goto more;
+        if (dp_batch_parse_header(d + at, size, &h) != 0 || (next >= 0 && h.base_offset != next) ||
+            (next < 0 &&
+             (h.base_offset < rg->first_offset || h.base_offset > op->u.fetch.offset))) {
+            range_fail(w, op, "bad batch header in segment", 0);
+            return;
+        }
+        next = dp_batch_last_offset(&h) + 1;
+        at += size;
+        if (kept == 0 && next <= op->u.fetch.offset) {
+            start = at; /* before the fetch offset: skip */
+            continue;
+        }
+        kept = at - start;
+    }
+    op->u.fetch.dst = (uint8_t *)d + start;
+    op->u.fetch.got = (uint32_t)kept;
+    reply(w, op);
+    return;
+more:
+    /* Nothing kept yet and the batch at `at` is not all here: read on. */
+    if (kept > 0) {
+        op->u.fetch.dst = (uint8_t *)d + start;
+        op->u.fetch.got = (uint32_t)kept;
+        reply(w, op);
+        return;
+    }
+    {
+        uint64_t need = at + DP_BATCH_LOG_OVERHEAD;
+
+        if (at + DP_BATCH_LOG_OVERHEAD <= have)
+            need = at + DP_BATCH_LOG_OVERHEAD + be32(d + at + 8);
+        else if (need < at + DP_BATCH_HEADER_SIZE)
+            need = at + DP_BATCH_HEADER_SIZE;
+        if (need > rg->end - rg->pos)
+            need = rg->end - rg->pos;
+        if (range_submit(w, op, rg->pos + need) != 0)
+            range_fail(w, op, "cannot queue segment read", -EBUSY);
+    }
+}
+
+static void range_cb(dp_ring_op_t *rop)
+{
+    dp_pop_t *op = rop->ctx;
+    dp_worker_t *w = op->owner;
+    uint32_t asked = op->u.fetch.asked;
+
+    op->part->reads_inflight--;
+    if (rop->res < 0) {
+        range_fail(w, op, "segment read", rop->res);
+        return;
+    }
+    op->u.fetch.rlen += (uint32_t)rop->res;
+    if ((uint32_t)rop->res < asked && op->u.fetch.rg_a0 + op->u.fetch.rlen < op->u.fetch.rg.end) {
+        range_fail(w, op, "short segment read", -EIO);
+        return;
+    }
+    /* A consumer behind the tail: read the next window while it works. */
+    pf_start(w, op->part, &op->u.fetch.rg, op->u.fetch.rg_a0 + op->u.fetch.rlen, NULL);
+    range_cut(w, op);
+}
+
+/* Reads on from rbase + rlen to file position `upto` (aligned up for a
+ * direct read), within the fetch buffer. */
+static int range_submit(dp_worker_t *w, dp_pop_t *op, uint64_t upto)
+{
+    const dp_log_range_t *rg = &op->u.fetch.rg;
+    bool direct = rg->dfd >= 0;
+    uint64_t from = op->u.fetch.rg_a0 + op->u.fetch.rlen, to = direct ? fa_up(upto) : upto;
+    uint8_t *end = op->u.fetch.dst + op->u.fetch.dst_cap;
+    uint32_t len;
+
+    if (direct && (from & (DP_FETCH_ALIGN - 1)) != 0) {
+        /* After a copy from a window that ended at the readable end. */
+        from = fa_down(from);
+        op->u.fetch.rlen = (uint32_t)(from - op->u.fetch.rg_a0);
+    }
+
+    if (to <= from || op->u.fetch.rbase + (to - op->u.fetch.rg_a0) > end)
+        return -ENOSPC;
+    len = (uint32_t)(to - from);
+    op->u.fetch.asked = len;
+    if (dp_ring_prep_read(&w->ring, &op->u.fetch.rop[0], direct ? rg->dfd : rg->fd,
+                          op->u.fetch.rbase + op->u.fetch.rlen, len, from, range_cb, op) != 0)
+        return -EBUSY;
+    op->part->reads_inflight++;
+    return 0;
+}
+
+/* Plans and queues the read of a fetch op; 1 when queued, 0 to use the
+ * slice path (dp_log_read), or the op was answered (< 0). */
+static int range_fetch(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
+{
+    dp_log_range_t *rg = &op->u.fetch.rg;
+    uint64_t want, room;
+    uint8_t *base;
+    int rc;
+
+    rc = dp_log_read_range(part->log, op->u.fetch.offset, op->hw, rg);
+    if (rc == -EAGAIN)
+        return 0;
+    if (rc <= 0) {
+        if (rc < 0)
+            op->error = rc == -ERANGE ? DP_KERR_OFFSET_OUT_OF_RANGE : DP_KERR_KAFKA_STORAGE_ERROR;
+        reply(w, op);
+        return -1;
+    }
+    want = rg->end - rg->pos;
+    if (want > op->u.fetch.max_bytes)
+        want = op->u.fetch.max_bytes;
+    if (rg->dfd >= 0) {
+        base = (uint8_t *)fa_up((uintptr_t)op->u.fetch.dst);
+        op->u.fetch.rg_a0 = fa_down(rg->pos);
+    } else {
+        base = op->u.fetch.dst;
+        op->u.fetch.rg_a0 = rg->pos;
+    }
+    room = (uint64_t)(op->u.fetch.dst + op->u.fetch.dst_cap - base);
+    /* Whatever fits, aligned: at least a header, the rest is read on. */
+    if ((rg->pos - op->u.fetch.rg_a0) + want > room)
+        want = room > rg->pos - op->u.fetch.rg_a0 + DP_FETCH_ALIGN
+                   ? fa_down(room) - (rg->pos - op->u.fetch.rg_a0)
+                   : DP_BATCH_HEADER_SIZE;
+    op->part = part;
+    op->u.fetch.rbase = base;
+    op->u.fetch.rlen = 0;
+    op->u.fetch.want = (uint32_t)want;
+    op->u.fetch.got = 0;
+    if (rg->dfd >= 0) {
+        struct dp_part_pf *pf = pf_find(part, rg, op->u.fetch.rg_a0);
+
+        if (pf != NULL && pf->inflight) {
+            /* The read-ahead is on its way: wait for it, not read twice. */
+            op->dnext = pf->waiters;
+            pf->waiters = op;
+            part->reads_inflight++;
+            return 1;
+        }
+        if (pf != NULL) {
+            pf_serve(w, op, pf); /* one copy, no wait */
+            return 1;
+        }
+    }
+    if (range_submit(w, op, rg->pos + want) != 0) {
+        op->error = DP_KERR_KAFKA_STORAGE_ERROR;
+        reply(w, op);
+        return -1;
+    }
+    return 1;
+}
+
 static void exec_fetch(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
 {
     int64_t off = op->u.fetch.offset;
@@ -497,6 +844,8 @@ static void exec_fetch(dp_worker_t *w, dp_pop_t *op, dp_part_t *part)
     }
     if (off >= op->hw || op->u.fetch.max_bytes == 0)
         goto done;
+    if (range_fetch(w, op, part) != 0)
+        return;
     n = dp_log_read(part->log, off, op->u.fetch.max_bytes, op->hw, op->u.fetch.sl, DP_POP_SLICES);
     if (n < 0) {
         op->error = n == -ERANGE ? DP_KERR_OFFSET_OUT_OF_RANGE : DP_KERR_KAFKA_STORAGE_ERROR;

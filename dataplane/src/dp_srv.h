@@ -52,6 +52,8 @@ typedef struct dp_wmetrics {
     dp_counter_t protocol_errors; /* connections closed for bad frames */
     dp_counter_t connections;     /* accepted */
     dp_counter_t log_commits;     /* durable commits (RWF_DSYNC writes, fdatasyncs) */
+    dp_hist_t log_write_latency;  /* segment write queued -> completed */
+    dp_hist_t log_append_latency; /* append accepted -> durable (or written, acks=1) */
     dp_gauge_t open_connections;
     dp_gauge_t offline_partitions; /* failed recovery: not served */
     dp_hist_t produce_latency;     /* complete request -> response queued */
@@ -83,13 +85,33 @@ struct dp_part {
     bool ra_inflight;
     int ra_fd;
     uint64_t ra_end;
+    /* Read-ahead for direct reads (dp_part.c): two aligned windows of the
+     * segment a sequential consumer reads, from the worker's pool. */
+    struct dp_part_pf {
+        uint8_t *mem;       /* pool block (freed with the part) */
+        uint8_t *buf;       /* DP_FETCH_ALIGN-aligned, DP_PF_BYTES */
+        int64_t seg;        /* segment base offset; -1 empty */
+        uint64_t a0;        /* file position of buf[0] */
+        uint32_t len;       /* valid bytes (read, and below the readable end then) */
+        uint64_t valid_end; /* readable end when the read was issued */
+        bool inflight;
+        dp_pop_t *waiters; /* fetch ops waiting for this window (dnext) */
+        dp_part_t *part;
+        dp_worker_t *w; /* owner */
+        dp_ring_op_t op;
+    } pf[2];
 };
+
+/** Bytes of one direct read-ahead window. */
+#define DP_PF_BYTES (4u << 20)
 
 /** Partition-op kinds (dp_pop_t.kind). */
 enum { DP_POP_PRODUCE = 1, DP_POP_FETCH, DP_POP_OFFSETS };
 
 /** Most file slices one fetch op reads. */
 #define DP_POP_SLICES 8
+/** Alignment of direct segment reads into fetch buffers. */
+#define DP_FETCH_ALIGN 4096u
 
 /**
  * One request's operation on one partition, carried to the owner and back.
@@ -127,6 +149,14 @@ struct dp_pop {
             uint32_t got;
             int reads;
             int read_error;
+            /* Range read (dp_part.c): one segment byte range, cut to whole
+             * batches in memory once read. */
+            dp_log_range_t rg;
+            uint8_t *rbase; /* aligned read buffer start (file rg_a0) */
+            uint64_t rg_a0; /* file position of rbase[0] */
+            uint32_t rlen;  /* bytes read into rbase so far */
+            uint32_t want;  /* bytes of data wanted past rg.pos */
+            uint32_t asked; /* bytes of the read in flight */
             dp_ring_op_t rop[DP_POP_SLICES];
             dp_log_slice_t sl[DP_POP_SLICES];
         } fetch;

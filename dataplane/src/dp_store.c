@@ -29,6 +29,11 @@ void dp_store_config_defaults(dp_store_config_t *cfg)
     cfg->default_partitions = 1;
     cfg->auto_create_topics = true;
     dp_log_config_defaults(&cfg->log);
+    /* Diagnostic: WEIR_STORE_READ_DIRECT=0 serves fetches with buffered
+     * reads, to compare (docs/internals/store-bench.md). */
+    if (getenv("WEIR_STORE_READ_DIRECT") != NULL &&
+        strcmp(getenv("WEIR_STORE_READ_DIRECT"), "0") == 0)
+        cfg->log.read_direct = 0;
     cfg->worker_memory_bytes = (size_t)512 << 20;
     cfg->max_request_bytes = 100 << 20;
     cfg->conns_max = 4096;
@@ -87,12 +92,14 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
                 {DP_KAPI_INIT_PRODUCER_ID, "InitProducerId"},
                 {DP_KAPI_DESCRIBE_CONFIGS, "DescribeConfigs"}};
     dp_store_t *st = ctx;
-    dp_hist_t produce, fetch;
+    dp_hist_t produce, fetch, wlat, alat;
     uint64_t pb = 0, pbat = 0, fb = 0, perr = 0, proto = 0, conns = 0, commits = 0;
     int64_t open = 0, offline = 0;
 
     dp_hist_init(&produce);
     dp_hist_init(&fetch);
+    dp_hist_init(&wlat);
+    dp_hist_init(&alat);
     for (int i = 0; i < st->nworkers; i++) {
         dp_wmetrics_t *m = &st->workers[i].m;
 
@@ -107,6 +114,8 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
         offline += dp_gauge_get(&m->offline_partitions);
         dp_hist_merge(&produce, &m->produce_latency);
         dp_hist_merge(&fetch, &m->fetch_latency);
+        dp_hist_merge(&wlat, &m->log_write_latency);
+        dp_hist_merge(&alat, &m->log_append_latency);
     }
     dp_metrics_counter(out, "weir_store_produce_bytes_total", "Record batch bytes appended", NULL,
                        pb);
@@ -129,6 +138,13 @@ static int render_metrics(dp_mbuf_t *out, void *ctx)
                     "Produce request received to response queued (acks=all includes "
                     "the durable write)",
                     NULL, &produce);
+    dp_metrics_hist(out, "weir_store_log_write_seconds",
+                    "Segment write queued to completed (with RWF_DSYNC: on stable storage)", NULL,
+                    &wlat);
+    dp_metrics_hist(out, "weir_store_append_seconds",
+                    "Batch append accepted by the partition to durable (acks=1: written): "
+                    "the write plus the wait for the write before it",
+                    NULL, &alat);
     dp_metrics_hist(out, "weir_store_fetch_latency_seconds",
                     "Fetch request received to response queued (includes long-poll wait)", NULL,
                     &fetch);

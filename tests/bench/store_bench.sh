@@ -35,6 +35,11 @@ readonly NPROC
 readonly PARTITIONS="${WEIR_BENCH_PARTITIONS:-$NPROC}"
 readonly WORKERS="${WEIR_BENCH_WORKERS:-$NPROC}"
 readonly LINGER_MS="${WEIR_BENCH_LINGER_MS:-5}"
+# Latency phase with requests like the storage reference's (64 KiB batches):
+# at the same half-of-max rate, batch.size and linger.ms below, repeated.
+readonly LAT_BATCH="${WEIR_BENCH_LAT_BATCH:-65536}"
+readonly LAT_LINGER_MS="${WEIR_BENCH_LAT_LINGER_MS:-1}"
+readonly LAT_REPEAT="${WEIR_BENCH_LAT_REPEAT:-2}"
 readonly TARGETS="${WEIR_BENCH_TARGETS:-fio weir kafka kafka-flush1}"
 readonly FIO_BS="${WEIR_BENCH_FIO_BS:-256k}"
 readonly FIO_SWEEP="${WEIR_BENCH_FIO_SWEEP:-4k 16k 64k 256k 1m 4m}"
@@ -139,10 +144,13 @@ machine_json() {
   model="$(lsblk -dno MODEL "/dev/$disk" 2>/dev/null | sed 's/ *$//' || true)"
   rota="$(cat "/sys/block/$disk/queue/rotational" 2>/dev/null || echo "?")"
   sched="$(sed -E 's/.*\[(.*)\].*/\1/' "/sys/block/$disk/queue/scheduler" 2>/dev/null || echo "?")"
+  # Buffered reads (Kafka's fetch, and Weir's with WEIR_STORE_READ_DIRECT=0)
+  # depend on the device's readahead window.
+  ra="$(cat "/sys/block/$disk/queue/read_ahead_kb" 2>/dev/null || echo "?")"
   python3 - "$src" "$fstype" "$opts" "$disk" "$model" "$rota" "$sched" "$WORK" "$NPROC" \
-    "$BUILD_TYPE" <<'EOF'
+    "$BUILD_TYPE" "$ra" <<'EOF'
 import json, os, platform, sys
-src, fstype, opts, disk, model, rota, sched, work, nproc, bt = sys.argv[1:]
+src, fstype, opts, disk, model, rota, sched, work, nproc, bt, ra = sys.argv[1:]
 cpu = "?"
 try:
     for line in open("/proc/cpuinfo"):
@@ -157,7 +165,7 @@ print(json.dumps({
     "mem_gib": round(mem / 2**30, 1), "work_dir": work, "device": src,
     "disk": disk, "disk_model": model or "(none reported)",
     "rotational": rota, "scheduler": sched, "filesystem": fstype,
-    "mount_options": opts, "build_type": bt}))
+    "mount_options": opts, "build_type": bt, "read_ahead_kb": ra}))
 EOF
 }
 
@@ -251,6 +259,7 @@ perf_stop() {
 snapshot() { # snapshot NAME PID: CPU and, for the store, /metrics
   local name="$1" pid="$2"
   echo "$(cpu_ticks "$pid") $(machine_ticks)" >"$RESULTS/$name.cpu"
+  cut -d' ' -f1-3 /proc/loadavg >"$RESULTS/$name.load"
   if [[ -n "$METRICS_URL" ]]; then
     curl -fsS --max-time 5 "$METRICS_URL" >"$RESULTS/$name.metrics" ||
       die "cannot read $METRICS_URL"
@@ -279,6 +288,9 @@ out = {"target": target, "phase": phase, "client": c,
                            "iowait": pct(d[4]), "steal": pct(d[7]), "idle": pct(d[3])}}
 mb = c.get("bytes", 0) / 1e6
 out["mb_per_cpu_s"] = round(mb / cpu_s, 2) if cpu_s > 0 else None
+# Load average (1, 5, 15 min) when the phase started: the machine is shared.
+if os.path.exists(pre + ".load"):
+    out["loadavg_before"] = [float(x) for x in open(pre + ".load").read().split()]
 
 def metrics(path):
     """Sum every series of a family by name (and le), whatever its labels."""
@@ -305,28 +317,49 @@ mb_, ma_ = metrics(pre + ".metrics"), metrics(post + ".metrics")
 if mb_ is not None and ma_ is not None:
     def delta(name, le=None):
         return ma_.get((name, le), 0.0) - mb_.get((name, le), 0.0)
-    h = "weir_store_produce_latency_seconds"
-    les = sorted({k[1] for k in ma_ if k[0] == h + "_bucket"},
-                 key=lambda s: math.inf if s in ("+Inf", "Inf") else float(s))
-    srv = {"count": int(delta(h + "_count"))}
-    if les and srv["count"] > 0:
+    def hist_stats(h):
+        les = sorted({k[1] for k in ma_ if k[0] == h + "_bucket"},
+                     key=lambda s: math.inf if s in ("+Inf", "Inf") else float(s))
+        srv = {"count": int(delta(h + "_count"))}
+        if not les or srv["count"] <= 0:
+            srv["note"] = "no %s samples in this phase" % h
+            return srv
         cum = [(le, delta(h + "_bucket", le)) for le in les]
         total = cum[-1][1]
         # A quantile is reported as the upper bound of the first bucket
-        # whose cumulative count reaches it (None: beyond the last bound).
+        # whose cumulative count reaches it (None: beyond the last bound),
+        # and linearly interpolated inside that bucket (`_us`): an estimate
+        # from buckets, not an exact sample.
         for key, q in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999)):
+            lo_s, prev = 0.0, 0.0
             for le, n in cum:
-                if n >= q * total:
-                    srv[key + "_le_us"] = (None if le in ("+Inf", "Inf")
-                                           else round(float(le) * 1e6, 1))
+                if n >= q * total and n > 0:
+                    if le in ("+Inf", "Inf"):
+                        srv[key + "_le_us"] = None
+                        srv[key + "_us"] = None
+                    else:
+                        hi_s = float(le)
+                        srv[key + "_le_us"] = round(hi_s * 1e6, 1)
+                        frac = (q * total - prev) / (n - prev) if n > prev else 1.0
+                        srv[key + "_us"] = round((lo_s + (hi_s - lo_s) * frac) * 1e6, 1)
                     break
+                if le not in ("+Inf", "Inf"):
+                    lo_s, prev = float(le), n
+        # Share of samples within the 0.5 ms goal (a bucket never counts a
+        # value above its bound).
+        for le, n in cum:
+            if le not in ("+Inf", "Inf") and abs(float(le) - 0.0005) < 1e-12:
+                srv["frac_le_500us"] = round(n / total, 4)
         s = delta(h + "_sum")
         srv["mean_us"] = round(s / srv["count"] * 1e6, 1) if s else None
-        # Each bucket as {le_us: cumulative count}, for the record.
+        # Each bucket as {le: cumulative count}, for the record.
         srv["buckets"] = {le: int(n) for le, n in cum}
-    else:
-        srv["note"] = "no %s samples in this phase" % h
-    out["server_latency"] = srv
+        return srv
+    out["server_latency"] = hist_stats("weir_store_produce_latency_seconds")
+    # Where the time goes: one partition's append (accepted to durable) and
+    # one segment write (queued to completed, RWF_DSYNC included).
+    out["append_latency"] = hist_stats("weir_store_append_seconds")
+    out["write_latency"] = hist_stats("weir_store_log_write_seconds")
     # Group commit size: bytes appended per fdatasync, from whichever of
     # these families the store exports.
     syncs = max(delta("weir_store_fsync_seconds_count"), delta("weir_store_fsyncs_total"))
@@ -456,6 +489,22 @@ bench_target() {
   perf_stop
   phase_json "$target" half "$RESULTS/$target.half.client.json" >"$RESULTS/$target.half.json"
 
+  # The same rate with requests like the storage reference's: 64 KiB
+  # batches, a short linger. Repeated, because one run on a shared machine
+  # is noisy; the report takes the median.
+  local i
+  for ((i = 1; i <= LAT_REPEAT; i++)); do
+    sync -f "$WORK"
+    snapshot "$target.lat$i.before" "$pid"
+    kb "$target" "lat$i" produce -b "$boot" --size "$RECORD_SIZE" --acks all \
+      --linger-ms "$LAT_LINGER_MS" --batch-size "$LAT_BATCH" -t "$TOPIC" "${amount[@]}" \
+      --rate "$half"
+    snapshot "$target.lat$i.after" "$pid"
+    phase_json "$target" "lat$i" "$RESULTS/$target.lat$i.client.json" \
+      >"$RESULTS/$target.lat$i.json"
+    log "$target lat$i (batch $LAT_BATCH, linger $LAT_LINGER_MS ms): $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["client"]["latency_us"]; s=d.get("server_latency", {}); print("client p50 %.2f p99 %.2f ms; server p50 %s p99 %s us; load %s" % (c["p50"]/1e3, c["p99"]/1e3, s.get("p50_us"), s.get("p99_us"), d.get("loadavg_before")))' "$RESULTS/$target.lat$i.json")"
+  done
+
   snapshot "$target.fetch.before" "$pid"
   kb "$target" fetch consume -b "$boot" -t "$TOPIC" --records 0
   snapshot "$target.fetch.after" "$pid"
@@ -540,8 +589,12 @@ sweep.sort(key=lambda r: bs_bytes(r["bs"]))
 if sweep:
     doc["fio"] = {"reference": load("fio.reference.json"), "matched": load("fio.matched.json"),
                   "sweep": sweep}
+lat_phases = sorted({os.path.basename(p).split(".")[1]
+                     for p in glob.glob(os.path.join(res, "*.lat*.json"))
+                     if ".client." not in p and os.path.basename(p).split(".")[1][3:].isdigit()},
+                    key=lambda s: int(s[3:]))
 for t in ("weir", "kafka", "kafka-flush1"):
-    phases = {p: load("%s.%s.json" % (t, p)) for p in ("max", "half", "fetch")}
+    phases = {p: load("%s.%s.json" % (t, p)) for p in ("max", "half", "fetch") + tuple(lat_phases)}
     if any(phases.values()):
         doc["targets"][t] = phases
 
@@ -554,6 +607,11 @@ def g(t, p, *keys):
     return d
 def ratio(a, b):
     return round(a / b, 3) if a is not None and b else None
+def median(vals):
+    vals = sorted(v for v in vals if v is not None)
+    return vals[(len(vals) - 1) // 2] if vals else None
+def lat_median(t, *keys):
+    return median([g(t, p, *keys) for p in lat_phases])
 
 weir_mb = g("weir", "max", "client", "mb_per_s")
 fio_ref = (doc["fio"] or {}).get("reference") or {}
@@ -565,7 +623,26 @@ r = {"weir_over_fio": ratio(weir_mb, fio_ref.get("mb_per_s")),
      "weir_mb_per_cpu_s_over_kafka_flush1": ratio(g("weir", "max", "mb_per_cpu_s"),
                                                   g("kafka-flush1", "max", "mb_per_cpu_s")),
      "weir_server_p50_us": g("weir", "half", "server_latency", "p50_le_us"),
-     "weir_server_p99_us": g("weir", "half", "server_latency", "p99_le_us")}
+     "weir_server_p99_us": g("weir", "half", "server_latency", "p99_le_us"),
+     "weir_server_p50_us_interpolated": g("weir", "half", "server_latency", "p50_us"),
+     "weir_server_p99_us_interpolated": g("weir", "half", "server_latency", "p99_us"),
+     "weir_server_frac_le_500us": g("weir", "half", "server_latency", "frac_le_500us")}
+if lat_phases:
+    r["lat64k_weir_server_p50_us"] = lat_median("weir", "server_latency", "p50_us")
+    r["lat64k_weir_server_p99_us"] = lat_median("weir", "server_latency", "p99_us")
+    r["lat64k_weir_server_p99_le_us"] = lat_median("weir", "server_latency", "p99_le_us")
+    r["lat64k_weir_server_frac_le_500us"] = lat_median("weir", "server_latency",
+                                                       "frac_le_500us")
+    for t in ("weir", "kafka", "kafka-flush1"):
+        if t in doc["targets"]:
+            k = t.replace("-", "_")
+            r["lat64k_%s_client_p50_ms" % k] = lat_median(t, "client", "latency_us", "p50")
+            r["lat64k_%s_client_p99_ms" % k] = lat_median(t, "client", "latency_us", "p99")
+            for q in ("p50", "p99"):
+                v = r["lat64k_%s_client_%s_ms" % (k, q)]
+                r["lat64k_%s_client_%s_ms" % (k, q)] = None if v is None else round(v / 1e3, 3)
+    r["lat64k_kafka_client_p99_over_weir"] = ratio(r.get("lat64k_kafka_client_p99_ms"),
+                                                   r.get("lat64k_weir_client_p99_ms"))
 doc["ratios"] = r
 def goal(v, ok):
     return None if v is None else bool(ok(v))
@@ -574,7 +651,9 @@ doc["goals"] = {
     "weir_ge_2x_kafka_mb_per_cpu_s": goal(r["weir_mb_per_cpu_s_over_kafka"], lambda v: v >= 2),
     "weir_ge_2x_kafka_flush1_mb_per_cpu_s": goal(r["weir_mb_per_cpu_s_over_kafka_flush1"],
                                                  lambda v: v >= 2),
-    "weir_server_p99_le_500us": goal(r["weir_server_p99_us"], lambda v: v <= 500)}
+    "weir_server_p99_le_500us": goal(r["weir_server_p99_us"], lambda v: v <= 500),
+    "weir_server_p99_le_500us_64k_batches": goal(r.get("lat64k_weir_server_p99_le_us"),
+                                                 lambda v: v <= 500)}
 json.dump(doc, open(out_path, "w"), indent=2)
 
 def f(v, fmt="%.1f"):
@@ -582,7 +661,7 @@ def f(v, fmt="%.1f"):
 rows = []
 hdr = ("target", "produce MB/s", "srv CPU-s", "cli CPU-s", "MB/CPU-s", "busy %", "KiB/fsync",
        "half rate/s",
-       "client p50/p99 ms", "server p50/p99 us", "fetch MB/s", "fetch MB/CPU-s")
+       "client p50/p99 ms", "server p50/p99 us", "fetch MB/s", "fetch MB/CPU-s", "load1")
 for t in doc["targets"]:
     lat = g(t, "half", "client", "latency_us") or {}
     srv = g(t, "half", "server_latency") or {}
@@ -596,11 +675,12 @@ for t in doc["targets"]:
                               f(lat.get("p99") and lat["p99"] / 1e3, "%.2f")),
                  ("%s / %s" % (f(srv.get("p50_le_us"), "<=%g"), f(srv.get("p99_le_us"), "<=%g")))
                  if srv else "-",
-                 f(g(t, "fetch", "client", "mb_per_s")), f(g(t, "fetch", "mb_per_cpu_s"))))
+                 f(g(t, "fetch", "client", "mb_per_s")), f(g(t, "fetch", "mb_per_cpu_s")),
+                 f((g(t, "max", "loadavg_before") or [None])[0], "%.2f")))
 def fio_row(label, r):
     return (label, f(r["mb_per_s"]), "-", "-", "-", "-", "%.0f" % (bs_bytes(r["bs"]) / 1024), "-",
             "sync %s / %s" % (f(r["sync_p50_us"] / 1e3, "%.2f"), f(r["sync_p99_us"] / 1e3, "%.2f")),
-            "-", "-", "-")
+            "-", "-", "-", "-")
 for r_ in sweep:
     rows.append(fio_row("fio %s" % r_["bs"], r_))
 if fio_ref:
@@ -614,6 +694,42 @@ print("  ".join("-" * n for n in w))
 for x in rows:
     print(line(x))
 print()
+# Latency at half of max: the default phase and the 64 KiB-batch phases.
+def pq(h):
+    if not h or h.get("p50_us") is None:
+        return "-"
+    return "%s / %s" % (f(h.get("p50_us"), "%.0f"), f(h.get("p99_us"), "%.0f"))
+lrows = []
+lhdr = ("target", "phase", "rate/s", "client p50/p99 ms", "server p50/p99 us (interp.)",
+        "server p99 bucket", "<=0.5 ms", "append p50/p99 us", "write p50/p99 us", "KiB/write",
+        "load1")
+for t in doc["targets"]:
+    for p in ("half",) + tuple(lat_phases):
+        d = g(t, p)
+        if d is None:
+            continue
+        lat = g(t, p, "client", "latency_us") or {}
+        srv = g(t, p, "server_latency") or {}
+        la = d.get("loadavg_before") or [None]
+        lrows.append((t, p, f(g(t, p, "client", "rate_target"), "%.0f"),
+                      "%s / %s" % (f(lat.get("p50") and lat["p50"] / 1e3, "%.2f"),
+                                   f(lat.get("p99") and lat["p99"] / 1e3, "%.2f")),
+                      ("%s / %s" % (f(srv.get("p50_us"), "%.0f"), f(srv.get("p99_us"), "%.0f")))
+                      if srv else "-",
+                      f(srv.get("p99_le_us"), "<=%g") if srv else "-",
+                      f(srv.get("frac_le_500us") and srv["frac_le_500us"] * 100, "%.1f%%")
+                      if srv else "-",
+                      pq(d.get("append_latency")), pq(d.get("write_latency")),
+                      f(d.get("bytes_per_fsync") and d["bytes_per_fsync"] / 1024, "%.0f"),
+                      f(la[0], "%.2f")))
+if lrows:
+    lw = [max(len(str(x[i])) for x in lrows + [lhdr]) for i in range(len(lhdr))]
+    lline = lambda x: "  ".join(str(v).ljust(lw[i]) for i, v in enumerate(x))
+    print(lline(lhdr))
+    print("  ".join("-" * n for n in lw))
+    for x in lrows:
+        print(lline(x))
+    print()
 for k, v in r.items():
     print("%-38s %s" % (k, "-" if v is None else v))
 for k, v in doc["goals"].items():
