@@ -396,10 +396,17 @@ static int fill_open(dp_log_t *log, seg_t *s, uint64_t pos)
         }
     }
     seg_name(name, sizeof(name), s->base_offset, "log");
-    fd = openat(log->dir_fd, name, O_WRONLY | O_CLOEXEC | O_DIRECT);
-    log->direct = fd >= 0;
-    if (fd < 0 && errno == EINVAL) /* no O_DIRECT here (e.g. some tmpfs) */
-        fd = openat(log->dir_fd, name, O_WRONLY | O_CLOEXEC);
+    {
+        int dsync =
+            log->cfg.flush == DP_LOG_FLUSH_EVERY && log->cfg.sync_mode == DP_LOG_SYNC_O_DSYNC
+                ? O_DSYNC
+                : 0;
+
+        fd = openat(log->dir_fd, name, O_WRONLY | O_CLOEXEC | O_DIRECT | dsync);
+        log->direct = fd >= 0;
+        if (fd < 0 && errno == EINVAL) /* no O_DIRECT here (e.g. some tmpfs) */
+            fd = openat(log->dir_fd, name, O_WRONLY | O_CLOEXEC | dsync);
+    }
     if (fd < 0)
         return -errno;
     if (log->wfd >= 0)
@@ -446,7 +453,8 @@ static int submit_write(dp_log_t *log)
 
     rc = dp_ring_prep_write_flags(
         log->ring, &log->write_op, log->wfd, log->wb[log->write_buf].p + log->write_done,
-        (unsigned)len, log->write_pos + log->write_done, log->dsync ? RWF_DSYNC : 0, write_cb, log);
+        (unsigned)len, log->write_pos + log->write_done,
+        log->dsync && log->cfg.sync_mode == DP_LOG_SYNC_RWF_DSYNC ? RWF_DSYNC : 0, write_cb, log);
     if (rc < 0) {
         log_fail(log, rc, "%s: cannot queue write: %s", log->dir, strerror(-rc));
         return rc;
@@ -1490,7 +1498,8 @@ int dp_log_open(dp_log_t **out, dp_ring_t *ring, const char *data_dir, const cha
     log->fill_seg_base = -1;
     log->ring = ring;
     log->cfg = *cfg;
-    log->dsync = cfg->flush == DP_LOG_FLUSH_EVERY;
+    /* A completed write is durable: RWF_DSYNC or O_DSYNC under EVERY. */
+    log->dsync = cfg->flush == DP_LOG_FLUSH_EVERY && cfg->sync_mode != DP_LOG_SYNC_FDATASYNC;
     /* Room for the largest batch after a partial block, and at least 1 MiB
      * so one write can carry a large group commit. */
     log->wb_cap = (uint32_t)align_up((uint64_t)cfg->batch_bytes_max + DIO_ALIGN);

@@ -19,6 +19,14 @@ typedef enum {
     DP_LOG_FLUSH_BYTES,     /**< once flush_bytes are written and unsynced */
 } dp_log_flush_t;
 
+/** How the EVERY policy makes a write durable (a diagnostic choice; the
+ * default measured best, docs/internals/store-bench.md). */
+typedef enum {
+    DP_LOG_SYNC_RWF_DSYNC = 0, /**< each write carries RWF_DSYNC */
+    DP_LOG_SYNC_O_DSYNC,       /**< the write fd is opened O_DSYNC */
+    DP_LOG_SYNC_FDATASYNC,     /**< plain write, then an fdatasync */
+} dp_log_sync_t;
+
 /** Per-partition limits and policies; see dp_log_config_defaults. */
 typedef struct dp_log_config {
     uint64_t segment_bytes;        /**< preallocated size of a segment (128 MiB) */
@@ -32,6 +40,7 @@ typedef struct dp_log_config {
     int64_t retention_bytes;       /**< keep the log under this size; -1 never */
     dp_counter_t *commits_total;   /**< optional: bumped per durable commit (shared metric) */
     int read_direct;               /**< 1: also open segments O_DIRECT for reads (1) */
+    dp_log_sync_t sync_mode;       /**< how EVERY makes a write durable (RWF_DSYNC) */
     dp_hist_t *write_latency;      /**< optional: each segment write, submitted to completed */
     dp_hist_t *append_latency;     /**< optional: each append, accepted to its callback */
 } dp_log_config_t;

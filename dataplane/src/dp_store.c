@@ -34,6 +34,13 @@ void dp_store_config_defaults(dp_store_config_t *cfg)
     if (getenv("WEIR_STORE_READ_DIRECT") != NULL &&
         strcmp(getenv("WEIR_STORE_READ_DIRECT"), "0") == 0)
         cfg->log.read_direct = 0;
+    /* Diagnostic: WEIR_STORE_SYNC_MODE=odsync|fdatasync instead of RWF_DSYNC. */
+    if (getenv("WEIR_STORE_SYNC_MODE") != NULL) {
+        if (strcmp(getenv("WEIR_STORE_SYNC_MODE"), "odsync") == 0)
+            cfg->log.sync_mode = DP_LOG_SYNC_O_DSYNC;
+        else if (strcmp(getenv("WEIR_STORE_SYNC_MODE"), "fdatasync") == 0)
+            cfg->log.sync_mode = DP_LOG_SYNC_FDATASYNC;
+    }
     cfg->worker_memory_bytes = (size_t)512 << 20;
     cfg->max_request_bytes = 100 << 20;
     cfg->conns_max = 4096;
