@@ -1,4 +1,4 @@
-/* Description: dp_log segment log: append/read across rolls, group commit,
+/* Description: dp_log segment log: append/read across rolls, read ranges, group commit,
  * restart recovery, torn tails at random positions, mid-log corruption,
  * retention, DeleteRecords, offset and timestamp lookup. */
 /* SPDX-License-Identifier: Apache-2.0 */
@@ -274,6 +274,60 @@ static void test_append_read_across_rolls(void **state)
     assert_int_equal(dp_log_read(fx->log, 0, 1 << 20, 6, &s, 1), 1);
     assert_int_equal(s.next_offset, 6);
     assert_true(dp_log_stats(fx->log)->rolls >= 2);
+}
+
+/* dp_log_read_range: every plan starts at a batch boundary at or before the
+ * offset, within one index interval of its batch, and the bytes up to `end`
+ * are whole batches with consecutive offsets (what dp_part cuts in memory). */
+static void test_read_range(void **state)
+{
+    static uint8_t seg[64 * 1024];
+    dp_log_range_t rg;
+
+    open_log();
+    assert_int_equal(append_n(300, 3, 200, 1000, 1), 0);
+    for (int64_t off = 0; off < 900; off += 5) {
+        uint64_t at, skipped = 0;
+        int64_t next = -1;
+        ssize_t n;
+
+        assert_int_equal(dp_log_read_range(fx->log, off, -1, &rg), 1);
+        assert_true(rg.pos < rg.end && rg.end <= sizeof(seg));
+        n = pread(rg.fd, seg, rg.end - rg.pos, (off_t)rg.pos);
+        assert_int_equal(n, (ssize_t)(rg.end - rg.pos));
+        for (at = 0; at < rg.end - rg.pos;) {
+            dp_batch_hdr_t h;
+
+            assert_true(at + DP_BATCH_HEADER_SIZE <= rg.end - rg.pos);
+            assert_int_equal(dp_batch_parse_header(seg + at, rg.end - rg.pos - at, &h), 0);
+            assert_true(at + dp_batch_size(&h) <= rg.end - rg.pos);
+            if (next < 0)
+                assert_true(h.base_offset >= rg.first_offset && h.base_offset <= off);
+            else
+                assert_int_equal(h.base_offset, next);
+            next = dp_batch_last_offset(&h) + 1;
+            if (next <= off)
+                skipped += dp_batch_size(&h);
+            at += dp_batch_size(&h);
+        }
+        assert_int_equal(at, rg.end - rg.pos); /* ends on a batch boundary */
+        assert_true(next > off);
+        assert_true(skipped < fx->cfg.index_interval_bytes); /* sparse index */
+    }
+    /* The tail segment ends where the written data ends. */
+    assert_int_equal(dp_log_read_range(fx->log, 899, -1, &rg), 1);
+    {
+        dp_log_slice_t s;
+
+        assert_int_equal(dp_log_find(fx->log, 897, &s), 0);
+        assert_int_equal(rg.end, s.pos + s.len);
+    }
+    assert_int_equal(dp_log_read_range(fx->log, 900, -1, &rg), 0);
+    assert_int_equal(dp_log_read_range(fx->log, 901, -1, &rg), -ERANGE);
+    /* Any bound inside a segment but the written end is the slice path's
+     * job, in the segment being written or in an older one. */
+    assert_int_equal(dp_log_read_range(fx->log, 897, 899, &rg), -EAGAIN);
+    assert_int_equal(dp_log_read_range(fx->log, 0, 3, &rg), -EAGAIN);
 }
 
 static void test_append_rejects_bad_batches(void **state)
@@ -901,6 +955,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_append_read_across_rolls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_rejects_bad_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_recovery, setup, teardown),
