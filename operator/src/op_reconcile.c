@@ -10,6 +10,7 @@
 #include "wc_log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,7 +164,10 @@ static int set_status(op_reconciler_t *r, const json_t *obj, const char *status,
         wc_log(WC_LOG_INFO, "reconcile", "ready condition changed", "{s:s, s:s, s:s, s:s}",
                "object", path, "status", status, "reason", reason, "message",
                message ? message : "");
-        event(r, obj, strcmp(status, "True") == 0 ? "Normal" : "Warning", reason, message);
+        /* Waiting for a new StatefulSet's first pods is not news; losing
+         * readiness is. */
+        if (!(strcmp(reason, "ProcessorNotReady") == 0 && (!ps || strcmp(ps, "True") != 0)))
+            event(r, obj, strcmp(status, "True") == 0 ? "Normal" : "Warning", reason, message);
     }
     return 0;
 }
@@ -613,6 +617,76 @@ out:
 
 /* -------------------------------------------------------------- Processor -- */
 
+/* What was last applied for a Processor: r->applied maps its key to
+ * [hash of the rendered children, generation of the StatefulSet the apply
+ * returned, monotonic seconds]. A reconcile whose rendering hashes the same,
+ * whose StatefulSet (from the informer) still has that generation, and whose
+ * last apply is younger than APPLY_REFRESH_S skips the three applies and
+ * reads readiness from the cache: a readiness flip or a Stream event then
+ * costs one status write instead of four requests. An edit of the
+ * StatefulSet changes its generation; the other children are re-applied at
+ * least every APPLY_REFRESH_S (shorter than the 5 min resync). */
+#define APPLY_REFRESH_S 240
+static pthread_mutex_t applied_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static json_int_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (json_int_t)ts.tv_sec;
+}
+
+/* The cached StatefulSet when the last apply for `key` still holds, else NULL. */
+static json_t *applied_current(op_reconciler_t *r, const char *key, const char *hash,
+                               const json_t *objects)
+{
+    const json_t *o, *e;
+    const char *h;
+    size_t i;
+    json_t *sts = NULL;
+    json_int_t gen = 0;
+    bool same;
+    if (!r->applied || !r->statefulsets)
+        return NULL;
+    pthread_mutex_lock(&applied_mu);
+    e = json_object_get(r->applied, key);
+    h = json_string_value(json_array_get(e, 0));
+    same = h && strcmp(h, hash) == 0 &&
+           mono_s() - json_integer_value(json_array_get(e, 2)) < APPLY_REFRESH_S;
+    gen = json_integer_value(json_array_get(e, 1));
+    pthread_mutex_unlock(&applied_mu);
+    if (!same)
+        return NULL;
+    json_array_foreach (objects, i, o) {
+        const char *kind = str_at(o, "kind", NULL, NULL);
+        if (kind && strcmp(kind, "StatefulSet") == 0) {
+            sts = op_informer_get(r->statefulsets, str_at(o, "metadata", "namespace", NULL),
+                                  str_at(o, "metadata", "name", NULL));
+            break;
+        }
+    }
+    if (sts && generation(sts) != gen) {
+        json_decref(sts);
+        sts = NULL;
+    }
+    return sts;
+}
+
+/* Records what was applied for `key` (hash NULL: forget it). */
+static void applied_remember(op_reconciler_t *r, const char *key, const char *hash,
+                             const json_t *sts)
+{
+    if (!r->applied)
+        return;
+    pthread_mutex_lock(&applied_mu);
+    if (hash && sts)
+        json_object_set_new(r->applied, key,
+                            json_pack("[s, I, I]", hash, (json_int_t)generation(sts), mono_s()));
+    else
+        json_object_del(r->applied, key);
+    pthread_mutex_unlock(&applied_mu);
+}
+
 /* 0 when every input and output Stream of `p` is Ready, else -1 with the
  * first one that is not in `err`. */
 static int streams_ready(op_reconciler_t *r, const json_t *p, char *err, size_t errlen)
@@ -640,9 +714,10 @@ static int streams_ready(op_reconciler_t *r, const json_t *p, char *err, size_t 
     return 0;
 }
 
-static int reconcile_processor(op_reconciler_t *r, const json_t *p, uint64_t *after)
+static int reconcile_processor(op_reconciler_t *r, const char *key, const json_t *p,
+                               uint64_t *after)
 {
-    char err[ERRLEN] = "", msg[256];
+    char err[ERRLEN] = "", msg[256], hash[17] = "";
     const char *ns = str_at(p, "metadata", "namespace", NULL);
     op_render_out_t out = {0};
     json_t *deps, *sts = NULL;
@@ -667,10 +742,17 @@ static int reconcile_processor(op_reconciler_t *r, const json_t *p, uint64_t *af
         rc = set_status(r, p, "False", "ProcessorStreamNotReady", err, NULL);
         goto out;
     }
-    if (apply_children(r, out.objects, &sts, err, sizeof(err)) != 0) {
-        set_status(r, p, "False", "ApplyFailed", err, NULL);
-        rc = -1;
-        goto out;
+    if (op_render_hash(out.objects, hash) != 0)
+        hash[0] = '\0';
+    sts = hash[0] ? applied_current(r, key, hash, out.objects) : NULL;
+    if (!sts) {
+        if (apply_children(r, out.objects, &sts, err, sizeof(err)) != 0) {
+            applied_remember(r, key, NULL, NULL);
+            set_status(r, p, "False", "ApplyFailed", err, NULL);
+            rc = -1;
+            goto out;
+        }
+        applied_remember(r, key, hash[0] ? hash : NULL, sts);
     }
     if (sts_ready(sts, msg, sizeof(msg), "processor")) {
         rc = set_status(r, p, "True", "ProcessorDeployed", msg, NULL);
@@ -712,8 +794,11 @@ int op_reconcile_key(op_reconciler_t *r, const char *key, uint64_t *requeue_afte
     else
         return 0;
     obj = op_informer_get(inf, ns, name);
-    if (!obj)
+    if (!obj) {
+        if (inf == r->processors)
+            applied_remember(r, key, NULL, NULL);
         return 0; /* deleted: owner references clean up the children */
+    }
     atomic_fetch_add(&r->reconciles, 1);
     wc_log(WC_LOG_DEBUG, "reconcile", "reconciling", "{s:s}", "key", key);
     if (inf == r->cluster_streams)
@@ -721,7 +806,7 @@ int op_reconcile_key(op_reconciler_t *r, const char *key, uint64_t *requeue_afte
     else if (inf == r->streams)
         rc = reconcile_stream(r, obj, requeue_after_ms);
     else
-        rc = reconcile_processor(r, obj, requeue_after_ms);
+        rc = reconcile_processor(r, key, obj, requeue_after_ms);
     if (rc != 0)
         atomic_fetch_add(&r->failures, 1);
     json_decref(obj);
@@ -823,22 +908,50 @@ void op_reconcile_trim(json_t *obj)
 {
     json_t *md = json_object_get(obj, "metadata");
     json_object_del(md, "managedFields");
+    /* Writes are server-side applies and guarded JSON patches: neither
+     * needs the resourceVersion of the cached copy. */
+    json_object_del(md, "resourceVersion");
+    json_object_del(md, "creationTimestamp");
     json_object_del(json_object_get(md, "annotations"),
                     "kubectl.kubernetes.io/last-applied-configuration");
 }
 
 void op_reconcile_trim_statefulset(json_t *obj)
 {
-    json_t *md = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec");
-    json_t *keep = json_object(), *rep = json_object_get(spec, "replicas");
-    static const char *const md_keep[] = {"name", "namespace", "generation", "ownerReferences"};
-    if (!keep)
-        return;
-    for (size_t i = 0; i < sizeof(md_keep) / sizeof(md_keep[0]); i++)
+    const json_t *md = json_object_get(obj, "metadata"), *o;
+    const json_t *st = json_object_get(obj, "status");
+    json_t *nmd = json_object(), *owners = json_array(), *nst = json_object(),
+           *nspec = json_object();
+    static const char *const md_keep[] = {"name", "namespace", "generation"};
+    static const char *const st_keep[] = {"readyReplicas", "observedGeneration"};
+    size_t i;
+    if (!nmd || !owners || !nst || !nspec)
+        goto out;
+    for (i = 0; i < sizeof(md_keep) / sizeof(md_keep[0]); i++)
         if (json_object_get(md, md_keep[i]))
-            json_object_set(keep, md_keep[i], json_object_get(md, md_keep[i]));
-    json_object_set_new(obj, "metadata", keep);
-    json_object_set_new(obj, "spec", rep ? json_pack("{s:O}", "replicas", rep) : json_object());
+            json_object_set(nmd, md_keep[i], json_object_get(md, md_keep[i]));
+    json_array_foreach (json_object_get(md, "ownerReferences"), i, o) {
+        if (json_is_true(json_object_get(o, "controller")))
+            json_array_append_new(owners,
+                                  json_pack("{s:O, s:O, s:b}", "kind", json_object_get(o, "kind"),
+                                            "name", json_object_get(o, "name"), "controller", 1));
+    }
+    json_object_set(nmd, "ownerReferences", owners);
+    for (i = 0; i < sizeof(st_keep) / sizeof(st_keep[0]); i++)
+        if (json_object_get(st, st_keep[i]))
+            json_object_set(nst, st_keep[i], json_object_get(st, st_keep[i]));
+    if (json_object_get(json_object_get(obj, "spec"), "replicas"))
+        json_object_set(nspec, "replicas",
+                        json_object_get(json_object_get(obj, "spec"), "replicas"));
+    json_object_clear(obj);
+    json_object_set(obj, "metadata", nmd);
+    json_object_set(obj, "spec", nspec);
+    json_object_set(obj, "status", nst);
+out:
+    json_decref(nmd);
+    json_decref(owners);
+    json_decref(nst);
+    json_decref(nspec);
 }
 
 void op_reconcile_enqueue_all(op_reconciler_t *r)

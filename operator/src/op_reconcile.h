@@ -32,7 +32,9 @@ typedef struct op_reconciler {
     op_informer_t *cluster_streams, *streams, *processors;
     op_informer_t *statefulsets; /* owned StatefulSets (OP_CHILD_SELECTOR); may be NULL */
     op_queue_t *queue;
-    bool auto_provision;               /* Streams without a ClusterStream get one (weir) */
+    json_t *applied;     /* Processor key -> what was last applied (op_reconcile.c); NULL: always
+                            apply. Created (json_object()) and freed by the caller. */
+    bool auto_provision; /* Streams without a ClusterStream get one (weir) */
     const char *credentials_namespace; /* where ClusterStream credentials Secrets live */
     int topic_timeout_ms;              /* CreateTopics/DeleteTopics; 0 = 5000 */
     int probe_timeout_ms;              /* TCP probe of kafka/rabbitmq URLs; 0 = 2000 */
@@ -59,12 +61,14 @@ void op_reconcile_on_event(op_informer_t *inf, op_kube_event_t type, const json_
  * per thread; each reconcile worker binds its own). NULL: back to r->kube. */
 void op_reconcile_bind_client(op_kube_t *k);
 
-/** Informer transform of the custom resources: drops metadata.managedFields
- * and kubectl's last-applied annotation, which no controller reads. */
+/** Informer transform of the custom resources: drops metadata.managedFields,
+ * resourceVersion, creationTimestamp and kubectl's last-applied annotation,
+ * which no controller reads. */
 void op_reconcile_trim(json_t *obj);
 
 /** Informer transform of owned StatefulSets: keeps only metadata name,
- * namespace, generation and ownerReferences, spec.replicas and status. */
+ * namespace, generation and the controller ownerReference (kind, name),
+ * spec.replicas and status readyReplicas and observedGeneration. */
 void op_reconcile_trim_statefulset(json_t *obj);
 
 /** Queues every cached object (leadership gained, periodic resync). */

@@ -176,16 +176,19 @@ static void test_trim(void **state)
     json_t *sts = json_loads(
         "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"s\","
         "\"namespace\":\"n\",\"generation\":4,\"labels\":{\"a\":\"b\"},\"managedFields\":[{}],"
-        "\"ownerReferences\":[{\"kind\":\"Processor\",\"name\":\"p\",\"controller\":true}]},"
-        "\"spec\":{\"replicas\":2,\"template\":{\"spec\":{}}},\"status\":{\"readyReplicas\":1}}",
+        "\"ownerReferences\":[{\"apiVersion\":\"v\",\"kind\":\"Processor\",\"name\":\"p\","
+        "\"uid\":\"u\",\"controller\":true},{\"kind\":\"Other\",\"name\":\"o\"}]},"
+        "\"spec\":{\"replicas\":2,\"template\":{\"spec\":{}}},\"status\":{\"readyReplicas\":1,"
+        "\"replicas\":2,\"currentRevision\":\"r\"}}",
         0, NULL);
     json_t *cr =
-        json_loads("{\"metadata\":{\"name\":\"x\",\"managedFields\":[{}],\"annotations\":"
+        json_loads("{\"metadata\":{\"name\":\"x\",\"managedFields\":[{}],\"resourceVersion\":"
+                   "\"7\",\"creationTimestamp\":\"t\",\"annotations\":"
                    "{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\",\"k\":\"v\"}},"
                    "\"spec\":{\"a\":1}}",
                    0, NULL);
     json_t *want_sts = json_loads(
-        "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"s\","
+        "{\"metadata\":{\"name\":\"s\","
         "\"namespace\":\"n\",\"generation\":4,"
         "\"ownerReferences\":[{\"kind\":\"Processor\",\"name\":\"p\",\"controller\":true}]},"
         "\"spec\":{\"replicas\":2},\"status\":{\"readyReplicas\":1}}",
