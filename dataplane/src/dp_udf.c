@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* dp_udf: unary gRPC client for UDF sidecars. nghttp2 does the HTTP/2 state
+/* dp_udf: gRPC client for UDF sidecars (unary requestReply, or biStream
+ * with many records pipelined per stream). nghttp2 does the HTTP/2 state
  * machine on memory buffers (mem_send/mem_recv); every socket operation
  * (connect, send, recv) and every timer goes through the caller's dp_ring.
  * Call slots are allocated once, at creation, from max_in_flight. Design and
@@ -32,6 +33,10 @@
 /* gRPC message prefix: compressed flag (1 byte) + length (u32 big endian). */
 #define GRPC_PREFIX 5u
 #define MESSAGE_MAX 256u
+#define STREAMS_MAX 64u
+/* A biStream stream whose server owes this many replies to calls that
+ * already expired is reset (its server is stuck or far behind). */
+#define BS_SKIP_MAX 1024u
 
 /* ------------------------------------------------------------------------ */
 /* gRPC length-prefixed message decoder: bytes arrive in arbitrary pieces    */
@@ -438,11 +443,14 @@ enum conn_state {
 };
 
 typedef struct udf_conn udf_conn_t;
+typedef struct udf_bs udf_bs_t;
 
 typedef struct udf_call {
     struct udf_call *next, *prev; /* active list (doubly), free and done lists (next) */
     dp_udf_client_t *client;
-    udf_conn_t *conn; /* NULL when failed fast */
+    udf_conn_t *conn;       /* NULL when failed fast */
+    udf_bs_t *bs;           /* biStream: the stream it awaits a reply on */
+    struct udf_call *bnext; /* biStream: next call on the same stream */
     dp_udf_cb cb;
     void *ctx;
     enum call_state state;
@@ -462,8 +470,29 @@ typedef struct udf_call {
     char message[MESSAGE_MAX];
 } udf_call_t;
 
+/*
+ * One long-lived biStream stream. Requests are appended, framed, to obuf and
+ * handed to nghttp2 by a data provider that defers while obuf is empty;
+ * replies are matched to requests in order (q_head is the oldest unanswered).
+ */
+struct udf_bs {
+    udf_conn_t *conn;
+    int32_t stream_id;           /* -1: not open */
+    udf_call_t *q_head, *q_tail; /* sent, awaiting replies, in order */
+    unsigned nq;
+    unsigned skip; /* replies still owed to calls that already expired */
+    bool deferred; /* data provider parked: resume when obuf gets bytes */
+    int grpc_status;
+    int http_status;
+    uint8_t *obuf; /* framed requests not yet taken by nghttp2 */
+    size_t olen, ooff, ocap;
+    udf_dec_t dec;
+    char message[MESSAGE_MAX];
+};
+
 struct udf_conn {
     dp_udf_client_t *client;
+    udf_bs_t *bs; /* biStream mode: cfg.streams streams */
     enum conn_state state;
     int fd;
     nghttp2_session *h2;
@@ -544,12 +573,16 @@ static void act_unlink(dp_udf_client_t *c, udf_call_t *call)
  * callback runs in client_after, never here (this may be inside an nghttp2
  * callback or inside dp_udf_call).
  */
+static void bs_expire(udf_call_t *call);
+
 static void call_finish(udf_call_t *call, int status, const char *msg)
 {
     dp_udf_client_t *c = call->client;
 
     if (call->state != CALL_ACTIVE)
         return;
+    if (call->bs != NULL)
+        bs_expire(call);
     act_unlink(c, call);
     if (call->conn != NULL) {
         assert(call->conn->active > 0);
@@ -583,6 +616,257 @@ static udf_call_t *stream_call(udf_conn_t *conn, int32_t stream_id)
 }
 
 /* ------------------------------------------------------------------------ */
+/* biStream streams.                                                        */
+
+/* A call that ends before its reply (deadline, close) leaves the queue; its
+ * reply, if it ever comes, is dropped. All calls share one timeout and enter
+ * the stream in submission order, so an expiring call is always the head. */
+static void bs_expire(udf_call_t *call)
+{
+    udf_bs_t *bs = call->bs;
+    udf_call_t **pp = &bs->q_head, *prev = NULL;
+
+    assert(bs->q_head == call);
+    while (*pp != NULL && *pp != call) {
+        prev = *pp;
+        pp = &(*pp)->bnext;
+    }
+    if (*pp == call) {
+        *pp = call->bnext;
+        if (bs->q_tail == call)
+            bs->q_tail = prev;
+        bs->nq--;
+        bs->skip++;
+    }
+    call->bs = NULL;
+    call->bnext = NULL;
+}
+
+/* Forgets the stream (it is closed or being reset): queued calls are
+ * detached (their caller finishes them), buffers kept. */
+static void bs_reset(udf_bs_t *bs)
+{
+    for (udf_call_t *call = bs->q_head, *next; call != NULL; call = next) {
+        next = call->bnext;
+        call->bs = NULL;
+        call->bnext = NULL;
+    }
+    bs->q_head = bs->q_tail = NULL;
+    bs->nq = 0;
+    bs->skip = 0;
+    bs->stream_id = -1;
+    bs->deferred = false;
+    bs->grpc_status = -1;
+    bs->http_status = 0;
+    bs->message[0] = '\0';
+    bs->olen = bs->ooff = 0;
+    dec_reset(&bs->dec);
+}
+
+/*
+ * Ends the stream's calls: the oldest unanswered one gets `head_status`
+ * (in the in-order contract, the request the server failed on), the others
+ * `status`; with `rst` the stream is reset too. The next call reopens it.
+ */
+static void bs_abort(udf_bs_t *bs, int head_status, const char *head_msg, int status,
+                     const char *msg, bool rst)
+{
+    udf_conn_t *conn = bs->conn;
+    udf_call_t *call = bs->q_head;
+
+    if (rst && bs->stream_id > 0 && conn->h2 != NULL) {
+        nghttp2_submit_rst_stream(conn->h2, NGHTTP2_FLAG_NONE, bs->stream_id, NGHTTP2_CANCEL);
+        conn->want_flush = true;
+    }
+    bs->q_head = bs->q_tail = NULL; /* detached here, in order */
+    bs_reset(bs);
+    for (bool first = true; call != NULL; first = false) {
+        udf_call_t *next = call->bnext;
+
+        call->bs = NULL;
+        call->bnext = NULL;
+        call_finish(call, first ? head_status : status, first ? head_msg : msg);
+        call = next;
+    }
+}
+
+static ssize_t bs_read_cb(nghttp2_session *h2, int32_t stream_id, uint8_t *buf, size_t len,
+                          uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
+{
+    udf_conn_t *conn = user_data;
+    udf_bs_t *bs = source->ptr;
+    size_t n;
+
+    if (bs->conn != conn || bs->stream_id != stream_id)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stale stream */
+    n = bs->olen - bs->ooff;
+    if (n == 0) {
+        bs->deferred = true; /* never EOF: the stream lives until reset */
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (n > len)
+        n = len;
+    memcpy(buf, bs->obuf + bs->ooff, n);
+    bs->ooff += n;
+    if (bs->ooff == bs->olen)
+        bs->olen = bs->ooff = 0;
+    return (ssize_t)n;
+}
+
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v),                                  \
+            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                           \
+    }
+
+/* Opens the stream (HEADERS without END_STREAM, no grpc-timeout: deadlines
+ * are per record, enforced locally). Returns 0 or an nghttp2 error. */
+static int bs_open(udf_bs_t *bs)
+{
+    dp_udf_client_t *c = bs->conn->client;
+    nghttp2_nv nva[] = {
+        NV(":method", "POST"),
+        NV(":scheme", "http"),
+        NV(":path", DP_UDF_PATH_BI_STREAM),
+        NV(":authority", c->authority),
+        NV("content-type", "application/grpc"),
+        NV("te", "trailers"),
+        NV("user-agent", "weir-udf/" WEIR_VERSION),
+    };
+    nghttp2_data_provider dp = {.source.ptr = bs, .read_callback = bs_read_cb};
+    int32_t sid;
+
+    bs_reset(bs);
+    sid = nghttp2_submit_request(bs->conn->h2, NULL, nva, sizeof(nva) / sizeof(nva[0]), &dp, bs);
+    if (sid < 0)
+        return sid;
+    bs->stream_id = sid;
+    c->st.streams++;
+    return 0;
+}
+
+/* Appends one framed request; the data provider is resumed if parked. */
+static int bs_append(udf_bs_t *bs, const dp_udf_msg_t *req, size_t body)
+{
+    size_t need = GRPC_PREFIX + body;
+
+    if (bs->ooff > 0 && bs->olen + need > bs->ocap) {
+        memmove(bs->obuf, bs->obuf + bs->ooff, bs->olen - bs->ooff);
+        bs->olen -= bs->ooff;
+        bs->ooff = 0;
+    }
+    if (bs->olen + need > bs->ocap) {
+        size_t ncap = bs->ocap ? bs->ocap * 2 : 4096;
+        uint8_t *nb;
+
+        while (ncap < bs->olen + need)
+            ncap *= 2;
+        nb = realloc(bs->obuf, ncap);
+        if (nb == NULL)
+            return -ENOMEM;
+        bs->obuf = nb;
+        bs->ocap = ncap;
+    }
+    grpc_prefix(bs->obuf + bs->olen, (uint32_t)body);
+    pb_msg_encode(req, bs->obuf + bs->olen + GRPC_PREFIX);
+    bs->olen += need;
+    if (bs->deferred) {
+        bs->deferred = false;
+        nghttp2_session_resume_data(bs->conn->h2, bs->stream_id);
+    }
+    return 0;
+}
+
+/* One reply message: it answers the oldest unanswered request. */
+static int bs_msg_cb(void *ctx, const char *msg, uint32_t len)
+{
+    udf_bs_t *bs = ctx;
+    udf_call_t *call;
+
+    if (bs->skip > 0) {
+        bs->skip--;
+        bs->conn->client->st.late++;
+        return 0;
+    }
+    call = bs->q_head;
+    if (call == NULL)
+        return -ENOMSG;
+    if (len > call->dec.cap) {
+        char *nb = realloc(call->dec.buf, len);
+
+        if (nb == NULL)
+            return -ENOMEM;
+        call->dec.buf = nb;
+        call->dec.cap = len;
+    }
+    bs->q_head = call->bnext;
+    if (bs->q_head == NULL)
+        bs->q_tail = NULL;
+    bs->nq--;
+    call->bs = NULL;
+    call->bnext = NULL;
+    if (len > 0)
+        memcpy(call->dec.buf, msg, len);
+    call->reply = len > 0 ? call->dec.buf : "";
+    call->reply_len = len;
+    call->have_reply = true;
+    call_finish(call, DP_UDF_OK, NULL);
+    return 0;
+}
+
+/* The biStream of (conn, stream_id), if it is still that stream. */
+static udf_bs_t *stream_bs(udf_conn_t *conn, int32_t stream_id)
+{
+    udf_bs_t *bs = nghttp2_session_get_stream_user_data(conn->h2, stream_id);
+
+    if (bs == NULL || bs->conn != conn || bs->stream_id != stream_id)
+        return NULL;
+    return bs;
+}
+
+static void bs_on_data(udf_conn_t *conn, udf_bs_t *bs, const uint8_t *data, size_t len)
+{
+    int rc = dec_feed(&bs->dec, data, len, bs_msg_cb, bs);
+
+    if (rc == 0)
+        return;
+    bs_abort(bs, DP_UDF_INTERNAL,
+             rc == -EMSGSIZE ? "reply message larger than limit"
+             : rc == -EPROTO ? "compressed reply without grpc-encoding"
+             : rc == -ENOMSG ? "biStream reply without a request"
+                             : "out of memory",
+             DP_UDF_UNAVAILABLE, "biStream reset after a bad reply to an earlier request", true);
+}
+
+static void bs_on_close(udf_bs_t *bs, uint32_t error_code)
+{
+    char detail[MESSAGE_MAX], msg[MESSAGE_MAX];
+    int st;
+
+    if (bs->grpc_status > 0) {
+        memcpy(msg, bs->message, sizeof(msg));
+        snprintf(detail, sizeof(detail), "biStream ended with %s on an earlier request",
+                 dp_udf_status_str(bs->grpc_status));
+        bs_abort(bs, bs->grpc_status, msg, DP_UDF_UNAVAILABLE, detail, false);
+        return;
+    }
+    if (bs->grpc_status == DP_UDF_OK) {
+        st = DP_UDF_UNAVAILABLE;
+        snprintf(detail, sizeof(detail), "biStream ended with %u requests unanswered", bs->nq);
+    } else if (error_code != NGHTTP2_NO_ERROR) {
+        st = status_from_h2(error_code);
+        snprintf(detail, sizeof(detail), "biStream reset: %s", nghttp2_http2_strerror(error_code));
+    } else if (bs->http_status != 200) {
+        st = status_from_http(bs->http_status);
+        snprintf(detail, sizeof(detail), "HTTP status %d without grpc-status", bs->http_status);
+    } else {
+        st = DP_UDF_INTERNAL;
+        snprintf(detail, sizeof(detail), "biStream ended without grpc-status");
+    }
+    bs_abort(bs, st, detail, st, detail, false);
+}
+
+/* ------------------------------------------------------------------------ */
 /* nghttp2 callbacks. They never call back into the session's I/O.          */
 
 static int reply_msg_cb(void *ctx, const char *msg, uint32_t len)
@@ -601,9 +885,17 @@ static int h2_on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_i
                             const uint8_t *data, size_t len, void *user_data)
 {
     udf_conn_t *conn = user_data;
-    udf_call_t *call = stream_call(conn, stream_id);
+    udf_call_t *call;
     int rc;
 
+    if (conn->client->cfg.bistream) {
+        udf_bs_t *bs = stream_bs(conn, stream_id);
+
+        if (bs != NULL)
+            bs_on_data(conn, bs, data, len);
+        return 0;
+    }
+    call = stream_call(conn, stream_id);
     if (call == NULL)
         return 0;
     rc = dec_feed(&call->dec, data, len, reply_msg_cb, call);
@@ -634,19 +926,34 @@ static int h2_on_header(nghttp2_session *h2, const nghttp2_frame *frame, const u
                         void *user_data)
 {
     udf_conn_t *conn = user_data;
-    udf_call_t *call;
+    udf_call_t *call = NULL;
+    udf_bs_t *bs = NULL;
+    int *http_status, *grpc_status;
+    char *message;
 
     if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
-    call = stream_call(conn, frame->hd.stream_id);
-    if (call == NULL)
-        return 0;
+    if (conn->client->cfg.bistream) {
+        bs = stream_bs(conn, frame->hd.stream_id);
+        if (bs == NULL)
+            return 0;
+        http_status = &bs->http_status;
+        grpc_status = &bs->grpc_status;
+        message = bs->message;
+    } else {
+        call = stream_call(conn, frame->hd.stream_id);
+        if (call == NULL)
+            return 0;
+        http_status = &call->http_status;
+        grpc_status = &call->grpc_status;
+        message = call->message;
+    }
     if (name_is(name, namelen, ":status")) {
         int v = 0;
 
         for (size_t i = 0; i < valuelen && i < 3 && value[i] >= '0' && value[i] <= '9'; i++)
             v = v * 10 + (value[i] - '0');
-        call->http_status = v;
+        *http_status = v;
     } else if (name_is(name, namelen, "grpc-status")) {
         int v = 0;
 
@@ -657,9 +964,9 @@ static int h2_on_header(nghttp2_session *h2, const nghttp2_frame *frame, const u
             }
             v = v * 10 + (value[i] - '0');
         }
-        call->grpc_status = v > DP_UDF_UNAUTHENTICATED ? DP_UDF_UNKNOWN : v;
+        *grpc_status = v > DP_UDF_UNAUTHENTICATED ? DP_UDF_UNKNOWN : v;
     } else if (name_is(name, namelen, "grpc-message")) {
-        percent_decode(call->message, sizeof(call->message), value, valuelen);
+        percent_decode(message, MESSAGE_MAX, value, valuelen);
     }
     return 0;
 }
@@ -668,9 +975,17 @@ static int h2_on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t e
                               void *user_data)
 {
     udf_conn_t *conn = user_data;
-    udf_call_t *call = stream_call(conn, stream_id);
+    udf_call_t *call;
     char detail[96];
 
+    if (conn->client->cfg.bistream) {
+        udf_bs_t *bs = stream_bs(conn, stream_id);
+
+        if (bs != NULL)
+            bs_on_close(bs, error_code);
+        return 0;
+    }
+    call = stream_call(conn, stream_id);
     if (call == NULL)
         return 0;
     if (call->grpc_status >= 0) {
@@ -716,6 +1031,18 @@ static int h2_on_frame_not_send(nghttp2_session *h2, const nghttp2_frame *frame,
 
     if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
+    if (c->cfg.bistream) {
+        for (unsigned i = 0; i < c->cfg.streams; i++) {
+            udf_bs_t *bs = &conn->bs[i];
+
+            if (bs->stream_id == frame->hd.stream_id) {
+                snprintf(detail, sizeof(detail), "biStream not opened: %s",
+                         nghttp2_strerror(lib_error));
+                bs_abort(bs, DP_UDF_UNAVAILABLE, detail, DP_UDF_UNAVAILABLE, detail, false);
+            }
+        }
+        return 0;
+    }
     /* The stream may never have opened, so no stream user data: scan. */
     for (udf_call_t *call = c->act_head; call != NULL; call = call->next) {
         if (call->conn == conn && call->stream_id == frame->hd.stream_id) {
@@ -796,6 +1123,8 @@ static void conn_fail(udf_conn_t *conn, int status, const char *why)
     if (conn->state != CONN_CONNECTING && conn->state != CONN_READY)
         return;
     snprintf(detail, sizeof(detail), "connection to %s: %.100s", c->authority, why);
+    for (unsigned i = 0; c->cfg.bistream && i < c->cfg.streams; i++)
+        bs_reset(&conn->bs[i]);
     for (call = c->act_head; call != NULL; call = next) {
         next = call->next;
         if (call->conn == conn)
@@ -1047,6 +1376,12 @@ static void on_tick(dp_ring_op_t *op)
         for (unsigned i = 0; i < c->cfg.connections; i++) {
             udf_conn_t *conn = &c->conns[i];
 
+            for (unsigned j = 0; c->cfg.bistream && j < c->cfg.streams; j++)
+                if (conn->bs[j].skip >= BS_SKIP_MAX)
+                    bs_abort(&conn->bs[j], DP_UDF_UNAVAILABLE,
+                             "biStream reset: too many replies overdue", DP_UDF_UNAVAILABLE,
+                             "biStream reset: too many replies overdue", true);
+
             if (conn->state == CONN_BACKOFF && conn->retry_at_ms <= now)
                 conn_start(conn);
         }
@@ -1112,6 +1447,11 @@ static void client_free(dp_udf_client_t *c)
     for (unsigned i = 0; i < c->cfg.connections; i++) {
         free(c->conns[i].rbuf);
         free(c->conns[i].sbuf);
+        for (unsigned j = 0; c->conns[i].bs != NULL && j < c->cfg.streams; j++) {
+            free(c->conns[i].bs[j].obuf);
+            dec_dispose(&c->conns[i].bs[j].dec);
+        }
+        free(c->conns[i].bs);
     }
     nghttp2_session_callbacks_del(c->cbs);
     free(c->calls);
@@ -1207,6 +1547,8 @@ static void cfg_defaults(dp_udf_cfg_t *cfg)
         cfg->stream_window_bytes = 1u << 20;
     if (cfg->session_window_bytes == 0)
         cfg->session_window_bytes = 16u << 20;
+    if (cfg->streams == 0)
+        cfg->streams = 1;
 }
 
 static int resolve(dp_udf_client_t *c, const char *host, uint16_t port)
@@ -1243,7 +1585,8 @@ int dp_udf_client_new(dp_ring_t *ring, const char *host, uint16_t port, const dp
     if (c->cfg.connections > CONNS_MAX || c->cfg.max_in_flight > (1u << 20) ||
         c->cfg.reconnect_min_ms > c->cfg.reconnect_max_ms ||
         c->cfg.max_message_bytes > (1u << 30) || c->cfg.stream_window_bytes > INT32_MAX ||
-        c->cfg.session_window_bytes > INT32_MAX || c->cfg.timeout_ms > 99999999u) {
+        c->cfg.session_window_bytes > INT32_MAX || c->cfg.timeout_ms > 99999999u ||
+        c->cfg.bistream > 1 || c->cfg.streams > STREAMS_MAX) {
         rc = -EINVAL;
         goto out;
     }
@@ -1297,6 +1640,16 @@ int dp_udf_client_new(dp_ring_t *ring, const char *host, uint16_t port, const dp
         conn->sbuf = malloc(conn->scap);
         if (conn->rbuf == NULL || conn->sbuf == NULL)
             goto out;
+        if (c->cfg.bistream) {
+            conn->bs = calloc(c->cfg.streams, sizeof(*conn->bs));
+            if (conn->bs == NULL)
+                goto out;
+            for (unsigned j = 0; j < c->cfg.streams; j++) {
+                conn->bs[j].conn = conn;
+                conn->bs[j].dec.max = c->cfg.max_message_bytes;
+                bs_reset(&conn->bs[j]);
+            }
+        }
     }
     for (unsigned i = 0; i < c->cfg.connections; i++)
         conn_start(&c->conns[i]);
@@ -1309,6 +1662,7 @@ out:
         for (unsigned i = 0; i < c->cfg.connections; i++) {
             free(c->conns[i].rbuf);
             free(c->conns[i].sbuf);
+            free(c->conns[i].bs);
         }
     }
     free(c->conns);
@@ -1337,11 +1691,91 @@ static udf_conn_t *pick_conn(dp_udf_client_t *c)
     return best;
 }
 
-#define NV(n, v)                                                                                   \
-    {                                                                                              \
-        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v),                                  \
-            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                           \
+/* Takes the free slot `call` into the active list. */
+static void call_begin(dp_udf_client_t *c, udf_call_t *call, dp_udf_cb cb, void *ctx)
+{
+    c->free_head = call->next;
+    call->cb = cb;
+    call->ctx = ctx;
+    call->state = CALL_ACTIVE;
+    call->stream_id = -1;
+    call->status = DP_UDF_UNKNOWN;
+    call->grpc_status = -1;
+    call->http_status = 0;
+    call->have_reply = false;
+    call->reply = NULL;
+    call->reply_len = 0;
+    call->bs = NULL;
+    call->bnext = NULL;
+    call->message[0] = '\0';
+    call->deadline_ms = now_ms() + c->cfg.timeout_ms;
+    call->next = NULL;
+    call->prev = c->act_tail;
+    if (c->act_tail != NULL)
+        c->act_tail->next = call;
+    else
+        c->act_head = call;
+    c->act_tail = call;
+    c->st.calls++;
+    c->st.in_flight++;
+}
+
+static void call_no_conn(dp_udf_client_t *c, udf_call_t *call)
+{
+    /* Fail fast while reconnecting, so the caller can back off. */
+    char detail[MESSAGE_MAX];
+
+    snprintf(detail, sizeof(detail), "no connection to %s (reconnecting)", c->authority);
+    call_finish(call, DP_UDF_UNAVAILABLE, detail);
+}
+
+/* dp_udf_call in biStream mode: the request goes, framed, onto the least
+ * loaded stream of the least loaded connection (opened if needed). */
+static int bs_call(dp_udf_client_t *c, udf_call_t *call, const dp_udf_msg_t *req, size_t body,
+                   dp_udf_cb cb, void *ctx)
+{
+    udf_conn_t *conn;
+    udf_bs_t *bs = NULL;
+    char detail[MESSAGE_MAX];
+    int rc;
+
+    call_begin(c, call, cb, ctx);
+    conn = pick_conn(c);
+    call->conn = conn;
+    if (conn == NULL) {
+        call_no_conn(c, call);
+        return 0;
     }
+    conn->active++;
+    for (unsigned i = 0; i < c->cfg.streams; i++) {
+        udf_bs_t *b = &conn->bs[i];
+
+        if (bs == NULL || (b->stream_id > 0 && bs->stream_id < 0) ||
+            ((b->stream_id > 0) == (bs->stream_id > 0) && b->nq < bs->nq))
+            bs = b;
+    }
+    if (bs->stream_id < 0 && (rc = bs_open(bs)) < 0) {
+        snprintf(detail, sizeof(detail), "cannot open a biStream: %s", nghttp2_strerror(rc));
+        call_finish(call, DP_UDF_UNAVAILABLE, detail);
+        return 0;
+    }
+    if (bs_append(bs, req, body) < 0) {
+        call_finish(call, DP_UDF_RESOURCE_EXHAUSTED, "out of memory");
+        return 0;
+    }
+    call->bs = bs;
+    if (bs->q_tail != NULL)
+        bs->q_tail->bnext = call;
+    else
+        bs->q_head = call;
+    bs->q_tail = call;
+    bs->nq++;
+    if (c->dispatching)
+        conn->want_flush = true;
+    else
+        conn_flush(conn);
+    return 0;
+}
 
 int dp_udf_call(dp_udf_client_t *c, const dp_udf_msg_t *req, dp_udf_cb cb, void *ctx)
 {
@@ -1361,6 +1795,8 @@ int dp_udf_call(dp_udf_client_t *c, const dp_udf_msg_t *req, dp_udf_cb cb, void 
     call = c->free_head;
     if (call == NULL)
         return -EBUSY;
+    if (c->cfg.bistream)
+        return bs_call(c, call, req, body, cb, ctx);
     if (call->req_cap < GRPC_PREFIX + body) {
         uint8_t *nb = realloc(call->req, GRPC_PREFIX + body);
 
@@ -1369,42 +1805,17 @@ int dp_udf_call(dp_udf_client_t *c, const dp_udf_msg_t *req, dp_udf_cb cb, void 
         call->req = nb;
         call->req_cap = (uint32_t)(GRPC_PREFIX + body);
     }
-    c->free_head = call->next;
+    call_begin(c, call, cb, ctx);
     grpc_prefix(call->req, (uint32_t)body);
     pb_msg_encode(req, call->req + GRPC_PREFIX);
     call->req_len = (uint32_t)(GRPC_PREFIX + body);
     call->req_off = 0;
-    call->cb = cb;
-    call->ctx = ctx;
-    call->state = CALL_ACTIVE;
-    call->stream_id = -1;
-    call->status = DP_UDF_UNKNOWN;
-    call->grpc_status = -1;
-    call->http_status = 0;
-    call->have_reply = false;
-    call->reply = NULL;
-    call->reply_len = 0;
-    call->message[0] = '\0';
-    call->deadline_ms = now_ms() + c->cfg.timeout_ms;
     dec_reset(&call->dec);
-    call->next = NULL;
-    call->prev = c->act_tail;
-    if (c->act_tail != NULL)
-        c->act_tail->next = call;
-    else
-        c->act_head = call;
-    c->act_tail = call;
-    c->st.calls++;
-    c->st.in_flight++;
 
     conn = pick_conn(c);
     call->conn = conn;
     if (conn == NULL) {
-        /* Fail fast while reconnecting, so the caller can back off. */
-        char detail[MESSAGE_MAX];
-
-        snprintf(detail, sizeof(detail), "no connection to %s (reconnecting)", c->authority);
-        call_finish(call, DP_UDF_UNAVAILABLE, detail);
+        call_no_conn(c, call);
         return 0;
     }
     conn->active++;

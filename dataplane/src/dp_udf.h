@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* dp_udf: the UDF channel's client core. Unary gRPC calls
- * (MessagingService/requestReply) over HTTP/2 (nghttp2, memory I/O only)
- * driven from a dp_ring loop; a few connections, many streams each, deadlines,
- * reconnect, in-flight limit. Design: docs/internals/udf.md. */
+/* dp_udf: the UDF channel's client core. gRPC calls to MessagingService
+ * (unary requestReply, or records pipelined on long-lived biStream streams)
+ * over HTTP/2 (nghttp2, memory I/O only) driven from a dp_ring loop; a few
+ * connections, many streams each, deadlines, reconnect, in-flight limit.
+ * Design: docs/internals/udf.md. */
 #ifndef DP_UDF_H
 #define DP_UDF_H
 
@@ -36,6 +37,8 @@ enum {
 /** The service every UDF implements, and the unary method's HTTP/2 :path. */
 #define DP_UDF_SERVICE "org.springframework.cloud.function.grpc.MessagingService"
 #define DP_UDF_PATH_REQUEST_REPLY "/" DP_UDF_SERVICE "/requestReply"
+/** The bidirectional streaming method's HTTP/2 :path. */
+#define DP_UDF_PATH_BI_STREAM "/" DP_UDF_SERVICE "/biStream"
 
 /** Client configuration; a zero field takes the default in brackets. */
 typedef struct dp_udf_cfg {
@@ -47,6 +50,10 @@ typedef struct dp_udf_cfg {
     uint32_t max_message_bytes;    /**< request or reply message limit [4 MiB] */
     uint32_t stream_window_bytes;  /**< HTTP/2 per-stream receive window [1 MiB] */
     uint32_t session_window_bytes; /**< HTTP/2 connection receive window [16 MiB] */
+    /** Call mode: 0 unary requestReply (one stream per call), 1 biStream
+     * (calls pipelined on long-lived streams, one reply per request, in order). */
+    unsigned bistream;
+    unsigned streams; /**< biStream streams per connection [1], at most 64 */
 } dp_udf_cfg_t;
 
 /** A GrpcMessage to send. Borrowed for the duration of dp_udf_call only. */
@@ -88,6 +95,8 @@ typedef struct dp_udf_stats {
     uint64_t deadline;    /**< of which DEADLINE_EXCEEDED */
     uint64_t connects;    /**< TCP connects that succeeded */
     uint64_t conn_lost;   /**< connections lost or refused */
+    uint64_t streams;     /**< biStream streams opened */
+    uint64_t late;        /**< biStream replies dropped: their call had expired */
     unsigned in_flight;   /**< calls accepted and not yet completed */
     unsigned conns_ready; /**< connections currently connected */
 } dp_udf_stats_t;
@@ -103,11 +112,11 @@ int dp_udf_client_new(dp_ring_t *ring, const char *host, uint16_t port, const dp
                       dp_udf_client_t **out);
 
 /**
- * Starts a requestReply call. The request is encoded (copied) before this
- * returns. Returns 0 when the call was accepted (`cb` will run exactly once),
- * or, with `cb` never called: -EBUSY when max_in_flight calls are
- * outstanding (backpressure: retry after a completion), -EMSGSIZE when the
- * encoded request exceeds max_message_bytes, -ESHUTDOWN after
+ * Starts a call: a requestReply stream, or in biStream mode one message on
+ * the least loaded open biStream stream (opened on demand). The request is encoded (copied) before
+ * this returns. Returns 0 when the call was accepted (`cb` will run exactly once), or, with `cb`
+ * never called: -EBUSY when max_in_flight calls are outstanding (backpressure: retry after a
+ * completion), -EMSGSIZE when the encoded request exceeds max_message_bytes, -ESHUTDOWN after
  * dp_udf_client_close. While every connection is waiting to reconnect, calls
  * are accepted and fail fast with UNAVAILABLE.
  */

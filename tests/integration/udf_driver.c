@@ -1,12 +1,16 @@
-/* Description: dp_udf against real grpcio UDF servers (run by
- * tests/integration/udf_client.sh): a unary load run, an outage run (server
- * killed and restarted under load) and a deadline/status run (slow server). */
+/* Description: dp_udf against real UDF servers (run by
+ * tests/integration/udf_client.sh and tests/bench/udf_bench.sh): a load run,
+ * an outage run (server killed and restarted under load), a deadline/status
+ * run (slow server), unary or biStream (UDF_DRIVER_MODE=bistream), the
+ * biStream deadline/status run, and the benchmark (unary, biStream, and a
+ * new connection per call as the baseline). */
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "dp_ring.h"
@@ -21,6 +25,8 @@
 
 static dp_ring_t ring;
 static dp_udf_client_t *client;
+static const char *udf_name = "python-uppercase"; /* UDF_DRIVER_NAME */
+static unsigned mode_bistream;                    /* UDF_DRIVER_MODE=bistream */
 
 static int64_t now_ns(void)
 {
@@ -48,7 +54,7 @@ static bool hdr_is(const dp_udf_reply_t *r, const char *name, const char *val)
 
 /* Checks an uppercase reply to request `seq` (payload "req-SEQ-hello",
  * headers contentType, seq). */
-static void check_upper(const dp_udf_reply_t *r, uint64_t seq, const char *udf_name)
+static void check_upper(const dp_udf_reply_t *r, uint64_t seq, const char *want_udf)
 {
     char want[64], seqs[32];
 
@@ -58,7 +64,7 @@ static void check_upper(const dp_udf_reply_t *r, uint64_t seq, const char *udf_n
         FAIL("call %llu: payload '%.*s', want '%s'", (unsigned long long)seq, (int)r->payload_len,
              r->payload ? r->payload : "", want);
     if (!hdr_is(r, "seq", seqs) || !hdr_is(r, "contentType", "text/plain") ||
-        !hdr_is(r, "udf", udf_name) || r->nhdrs != 3)
+        !hdr_is(r, "udf", want_udf) || r->nhdrs != 3)
         FAIL("call %llu: headers not echoed (%u headers)", (unsigned long long)seq, r->nhdrs);
 }
 
@@ -77,8 +83,11 @@ static int call_upper(uint64_t seq, dp_udf_cb cb, void *ctx)
 
 static void client_up(const char *host, int port, const dp_udf_cfg_t *cfg)
 {
+    dp_udf_cfg_t c = *cfg;
     int rc = dp_ring_init(&ring, 1024, 0);
 
+    c.bistream = mode_bistream;
+    cfg = &c;
     if (rc < 0) {
         fprintf(stderr, "udf_driver: skip: io_uring unavailable (%d)\n", rc);
         exit(77);
@@ -122,7 +131,7 @@ static void load_cb(void *ctx, const dp_udf_reply_t *r)
     if (r->status != DP_UDF_OK)
         FAIL("call %llu: %s: %s", (unsigned long long)seq, dp_udf_status_str(r->status),
              r->message);
-    check_upper(r, seq, "python-uppercase");
+    check_upper(r, seq, udf_name);
     L.lat[L.done++] = now_ns() - L.t0[seq];
     L.inflight--;
     load_fill();
@@ -173,7 +182,8 @@ static int run_load(const char *host, int port, uint64_t n, unsigned inflight, u
 
     qsort(L.lat, n, sizeof(int64_t), cmp_i64);
     dp_udf_client_stats(client, &st);
-    if (st.ok != n || st.failed != 0 || st.connects != conns)
+    if (st.ok != n || st.failed != 0 || st.connects != conns ||
+        (mode_bistream ? st.streams < 1 || st.streams > conns : st.streams != 0))
         FAIL("stats: ok %llu failed %llu connects %llu", (unsigned long long)st.ok,
              (unsigned long long)st.failed, (unsigned long long)st.connects);
     printf("load: %llu calls ok, %u in flight, %u conn(s): %.0f calls/s, latency p50 %.2f ms "
@@ -203,7 +213,7 @@ static void outage_cb(void *ctx, const dp_udf_reply_t *r)
 
     O.inflight--;
     if (r->status == DP_UDF_OK) {
-        check_upper(r, seq, "python-uppercase");
+        check_upper(r, seq, udf_name);
         O.ok++;
         if (O.phase == 2)
             O.ok_after++;
@@ -280,6 +290,11 @@ static int run_outage(const char *host, int port)
            (unsigned long long)st.conn_lost);
     if (st.connects < 2)
         FAIL("expected a reconnect");
+    if (mode_bistream && st.streams < 2)
+        FAIL("biStream mode: %llu streams opened, want one per connection at least",
+             (unsigned long long)st.streams);
+    if (!mode_bistream && st.streams != 0)
+        FAIL("unary mode opened %llu biStream streams", (unsigned long long)st.streams);
     client_down();
     return 0;
 }
@@ -307,6 +322,8 @@ static void one_cb(void *ctx, const dp_udf_reply_t *r)
     if (r->payload_len > 0)
         memcpy(o->payload, r->payload, r->payload_len < 64 ? r->payload_len : 64);
 }
+
+#define load_cb_one one_cb
 
 static void one_start(one_t *o, const char *payload, uint32_t len)
 {
@@ -407,8 +424,201 @@ static int run_deadline(const char *host, int port)
     return 0;
 }
 
+/* ---- biStream deadlines and statuses against udf_slow_server.py ---- */
+
+static int run_bsdeadline(const char *host, int port)
+{
+    const uint32_t timeout_ms = 300;
+    dp_udf_cfg_t cfg = {.connections = 1, .max_in_flight = 16, .timeout_ms = timeout_ms};
+    one_t o[8];
+    dp_udf_stats_t st;
+
+    mode_bistream = 1;
+    client_up(host, port, &cfg);
+    one_start(&o[0], "warm", 4);
+    wait_all(o, 1);
+    expect(&o[0], DP_UDF_OK, NULL);
+
+    /* One slow request and three fast ones behind it on the same stream:
+     * the replies come in order, so all four miss the deadline; their late
+     * replies are dropped and the stream carries on. */
+    one_start(&o[0], "sleep:700", 9);
+    one_start(&o[1], "a", 1);
+    one_start(&o[2], "b", 1);
+    one_start(&o[3], "c", 1);
+    wait_all(o, 4);
+    for (int i = 0; i < 4; i++) {
+        double ms = (double)(o[i].t1 - o[i].t0) / 1e6;
+
+        expect(&o[i], DP_UDF_DEADLINE_EXCEEDED, NULL);
+        if (ms < timeout_ms - 5 || ms > timeout_ms + 150)
+            FAIL("biStream deadline after %.1f ms, deadline %u ms", ms, timeout_ms);
+    }
+    printf("bsdeadline: 4 pipelined calls DEADLINE_EXCEEDED behind a slow one\n");
+    for (int64_t end = now_ns() + 2000000000LL; now_ns() < end;) {
+        dp_udf_client_stats(client, &st);
+        if (st.late == 4)
+            break;
+        dp_ring_run_once(&ring, 1, 50);
+    }
+    one_start(&o[0], "after", 5);
+    wait_all(o, 1);
+    expect(&o[0], DP_UDF_OK, NULL);
+    if (o[0].payload_len != 5 || memcmp(o[0].payload, "AFTER", 5) != 0)
+        FAIL("reply after the late ones: '%.*s'", (int)o[0].payload_len, o[0].payload);
+    dp_udf_client_stats(client, &st);
+    if (st.late != 4 || st.streams != 1 || st.connects != 1)
+        FAIL("late %llu streams %llu connects %llu, want 4 1 1", (unsigned long long)st.late,
+             (unsigned long long)st.streams, (unsigned long long)st.connects);
+    printf("bsdeadline: 4 late replies dropped, next call matched, same stream\n");
+
+    /* A failed request ends the stream with its status; it goes to that
+     * request; the next call opens a new stream. */
+    one_start(&o[0], "status:5:no such thing", 22);
+    wait_all(o, 1);
+    expect(&o[0], DP_UDF_NOT_FOUND, "no such thing");
+    one_start(&o[0], "again", 5);
+    one_start(&o[1], "again2", 6);
+    wait_all(o, 2);
+    expect(&o[0], DP_UDF_OK, NULL);
+    expect(&o[1], DP_UDF_OK, NULL);
+    dp_udf_client_stats(client, &st);
+    if (st.streams != 2 || st.connects != 1)
+        FAIL("streams %llu connects %llu, want 2 1", (unsigned long long)st.streams,
+             (unsigned long long)st.connects);
+    printf("bsdeadline: NOT_FOUND ends the stream, a new stream serves the next calls\n");
+    client_down();
+    return 0;
+}
+
+/* ---- bench: one line of figures per run ---- */
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void bench_print(const char *mode, uint64_t n, unsigned inflight, double secs, double cpu)
+{
+    qsort(L.lat, n, sizeof(int64_t), cmp_i64);
+    printf("bench mode=%s calls=%llu inflight=%u wall_s=%.3f cpu_s=%.3f wall_rps=%.0f "
+           "rps_per_core=%.0f cpu_us_per_call=%.2f p50_us=%.1f p99_us=%.1f\n",
+           mode, (unsigned long long)n, inflight, secs, cpu, (double)n / secs,
+           cpu > 0 ? (double)n / cpu : 0, cpu * 1e6 / (double)n, (double)L.lat[n / 2] / 1e3,
+           (double)L.lat[n * 99 / 100] / 1e3);
+    fflush(stdout);
+}
+
+static one_t pc;
+static unsigned closing;
+
+static void on_closed_count(void *ctx)
+{
+    closing--;
+}
+
+/* The baseline: what streaming-runtimes did, a new gRPC channel (TCP +
+ * HTTP/2 connection) per call: the same client code, created, used once,
+ * closed (the close completes in the background, as a dropped channel's). */
+static int run_percall(const char *host, int port, uint64_t n)
+{
+    dp_udf_cfg_t cfg = {.connections = 1, .max_in_flight = 1, .timeout_ms = 10000};
+    int rc = dp_ring_init(&ring, 1024, 0);
+    double cpu0;
+    int64_t t0;
+
+    if (rc < 0)
+        exit(77);
+    L.lat = calloc(n, sizeof(int64_t));
+    if (L.lat == NULL)
+        FAIL("out of memory");
+    cpu0 = cpu_seconds();
+    t0 = now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t c0 = now_ns();
+
+        rc = dp_udf_client_new(&ring, host, (uint16_t)port, &cfg, &client);
+        if (rc < 0)
+            FAIL("dp_udf_client_new: %s", strerror(-rc));
+        pc.done = false;
+        rc = call_upper(i, load_cb_one, &pc);
+        if (rc < 0)
+            FAIL("dp_udf_call: %s", strerror(-rc));
+        while (!pc.done)
+            if (dp_ring_run_once(&ring, 1, 1000) < 0)
+                FAIL("dp_ring_run_once");
+        if (pc.status != DP_UDF_OK)
+            FAIL("per-call %llu: %s: %s", (unsigned long long)i, dp_udf_status_str(pc.status),
+                 pc.message);
+        L.lat[i] = now_ns() - c0;
+        closing++;
+        dp_udf_client_close(client, on_closed_count, NULL);
+    }
+    while (closing > 0)
+        if (dp_ring_run_once(&ring, 1, 1000) < 0)
+            FAIL("dp_ring_run_once");
+    bench_print("percall", n, 1, (double)(now_ns() - t0) / 1e9, cpu_seconds() - cpu0);
+    dp_ring_dispose(&ring);
+    free(L.lat);
+    return 0;
+}
+
+static int run_bench(const char *host, int port, uint64_t n, unsigned inflight, const char *mode)
+{
+    dp_udf_cfg_t cfg = {.connections = 1,
+                        .max_in_flight = inflight,
+                        .timeout_ms = 10000,
+                        .streams = inflight >= 256 ? 2 : 1};
+    double cpu0;
+    int64_t t0;
+
+    if (strcmp(mode, "percall") == 0)
+        return run_percall(host, port, n);
+    mode_bistream = strcmp(mode, "bistream") == 0;
+    client_up(host, port, &cfg);
+    /* warm up: the connection (and stream) exist before the clock starts */
+    L.n = inflight < 64 ? 64 : inflight;
+    L.t0 = calloc(n > L.n ? n : L.n, sizeof(int64_t));
+    L.lat = calloc(n > L.n ? n : L.n, sizeof(int64_t));
+    if (L.t0 == NULL || L.lat == NULL)
+        FAIL("out of memory");
+    load_fill();
+    while (L.done < L.n)
+        if (dp_ring_run_once(&ring, 1, 1000) < 0)
+            FAIL("dp_ring_run_once");
+    L.n = n;
+    L.issued = L.done = 0;
+    L.inflight = 0;
+    cpu0 = cpu_seconds();
+    t0 = now_ns();
+    load_fill();
+    while (L.done < n)
+        if (dp_ring_run_once(&ring, 1, 1000) < 0)
+            FAIL("dp_ring_run_once");
+    bench_print(mode, n, inflight, (double)(now_ns() - t0) / 1e9, cpu_seconds() - cpu0);
+    free(L.t0);
+    free(L.lat);
+    client_down();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    const char *env_mode = getenv("UDF_DRIVER_MODE"), *env_name = getenv("UDF_DRIVER_NAME");
+
+    if (env_mode != NULL && strcmp(env_mode, "bistream") == 0)
+        mode_bistream = 1;
+    if (env_name != NULL && env_name[0] != '\0')
+        udf_name = env_name;
+    if (argc == 7 && strcmp(argv[1], "bench") == 0)
+        return run_bench(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10),
+                         (unsigned)atoi(argv[5]), argv[6]);
+    if (argc == 4 && strcmp(argv[1], "bsdeadline") == 0)
+        return run_bsdeadline(argv[2], atoi(argv[3]));
     if (argc >= 4 && strcmp(argv[1], "load") == 0) {
         uint64_t n = argc > 4 ? strtoull(argv[4], NULL, 10) : 10000;
         unsigned inflight = argc > 5 ? (unsigned)atoi(argv[5]) : 64;
@@ -421,6 +631,8 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "deadline") == 0)
         return run_deadline(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: udf_driver load HOST PORT [N [INFLIGHT [CONNS]]]\n"
+                    "       udf_driver bench HOST PORT N INFLIGHT unary|bistream|percall\n"
+                    "       udf_driver bsdeadline HOST PORT\n"
                     "       udf_driver outage HOST PORT\n"
                     "       udf_driver deadline HOST PORT\n");
     return 2;

@@ -4,7 +4,7 @@
 # nghttp2 + protobuf-c), each started as a real server and called over gRPC:
 #   1. uppercase (python, c): tests/integration/udf_samples_client.py checks
 #      the uppercased payload, echoed headers + udf=NAME, 100 KiB / empty
-#      payloads, 200 concurrent calls, biStream UNIMPLEMENTED;
+#      payloads, 200 concurrent calls, biStream in order (also lockstep);
 #   2. window_count (python, c) with --key payload.team and --key
 #      header.team: a crafted GrpcPayloadCollection (multipart/json) gives
 #      the expected per-key counts and reply headers; bad input is refused;

@@ -4,7 +4,7 @@
 #   uppercase TARGET UDF_NAME  requestReply replies uppercased, headers echoed
 #                              plus udf=UDF_NAME; 100 KiB, empty and 3 MiB
 #                              payloads; 5 MiB RESOURCE_EXHAUSTED;
-#                              200 concurrent calls; biStream UNIMPLEMENTED
+#                              200 concurrent calls; biStream in order
 #   window TARGET UDF_NAME     window_count started with --key payload.team:
 #                              a crafted GrpcPayloadCollection gives the right
 #                              per-key counts; partial, empty window, bad
@@ -92,17 +92,37 @@ def check_uppercase(channel, udf):
         results = list(pool.map(one, range(200)))
     expect(all(results), "%d of 200 concurrent calls wrong" % results.count(False))
     print("ok uppercase: 200 concurrent calls")
-    check_unimplemented(channel)
+    check_bistream(channel, udf)
 
 
-def check_unimplemented(channel):
-    try:
-        list(rpc(channel, "biStream", streaming=True)(iter([message(b"x")]), timeout=TIMEOUT))
-    except grpc.RpcError as e:
-        expect(e.code() == grpc.StatusCode.UNIMPLEMENTED, "biStream: %s" % e.code())
-        print("ok biStream: UNIMPLEMENTED")
-        return
-    raise CheckFailed("biStream succeeded; the samples serve requestReply only")
+def check_bistream(channel, udf):
+    """biStream: one reply per request, in order; many streams at once; a
+    reply to each request before the next one is sent (lockstep)."""
+    n = 500
+    reqs = [message(b"bs-%d" % i, seq=str(i)) for i in range(n)]
+    replies = list(rpc(channel, "biStream", streaming=True)(iter(reqs), timeout=TIMEOUT))
+    expect(len(replies) == n, "biStream: %d replies to %d requests" % (len(replies), n))
+    for i, r in enumerate(replies):
+        expect(r.payload == b"BS-%d" % i and r.headers["seq"] == str(i) and
+               r.headers["udf"] == udf, "biStream reply %d: %r" % (i, r))
+    print("ok biStream: %d requests -> %d replies in order" % (n, n))
+
+    def lockstep(k):
+        import queue
+        q = queue.Queue()
+        it = rpc(channel, "biStream", streaming=True)(iter(q.get, None), timeout=TIMEOUT)
+        for i in range(20):
+            q.put(message(b"s%d-%d" % (k, i)))
+            r = next(it)
+            if r.payload != b"S%d-%d" % (k, i):
+                return False
+        q.put(None)
+        return list(it) == []
+
+    with futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lockstep, range(4)))
+    expect(all(results), "lockstep biStreams: %r" % results)
+    print("ok biStream: 4 concurrent lockstep streams of 20")
 
 
 # Window: team red x3, blue x2, "grün" x1, 7 (a number) x1, plus records

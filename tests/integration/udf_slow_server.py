@@ -6,7 +6,12 @@
 # request payload, to exercise the C client's deadlines and status mapping:
 #   "sleep:MS ..."      sleep MS milliseconds, then reply uppercased
 #   "status:N:TEXT"     fail with gRPC status N and grpc-message TEXT
+#   "badpb ..."         reply bytes that are not a GrpcMessage (truncated field)
+#   "badcollection ..." reply contentType=multipart/json with a payload that is
+#                       not a GrpcPayloadCollection
 #   anything else       reply uppercased (headers echoed + udf=python-slow)
+# biStream maps each request the same way, one reply per request, in order
+# (a failing request ends the stream with its status).
 # Prints {"msg":"udf ready","port":N} once serving; stops on SIGTERM.
 import argparse
 import json
@@ -34,6 +39,13 @@ def request_reply(request, context):
         _, code, msg = text.split(":", 2)
         status = next(s for s in grpc.StatusCode if s.value[0] == int(code))
         context.abort(status, msg)
+    elif text.startswith("badpb"):
+        return b"\x0a\xff\xff\xff\x0f"  # field 1, length 4 GiB: truncated
+    elif text.startswith("badcollection"):
+        out = wp.GrpcMessage(payload=b"\x0a\x05ab")  # element 1 claims 5 bytes, has 2
+        out.headers.update(request.headers)
+        out.headers["contentType"] = "multipart/json"
+        return out
     out = wp.GrpcMessage(payload=text.upper().encode("utf-8"))
     out.headers.update(request.headers)
     out.headers["udf"] = "python-slow"
@@ -47,7 +59,18 @@ def main():
     args = ap.parse_args()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
                          options=[("grpc.so_reuseport", 0)])
-    server.add_generic_rpc_handlers([wp.messaging_handler(request_reply=request_reply)])
+    def serialize(m):  # raw bytes pass through: the malformed replies
+        return m if isinstance(m, bytes) else m.SerializeToString()
+
+    def bi_stream(request_iterator, context):
+        for request in request_iterator:
+            yield request_reply(request, context)
+
+    kw = dict(request_deserializer=wp.deserialize, response_serializer=serialize)
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(wp.SERVICE_NAME, {
+        "requestReply": grpc.unary_unary_rpc_method_handler(request_reply, **kw),
+        "biStream": grpc.stream_stream_rpc_method_handler(bi_stream, **kw),
+    })])
     port = server.add_insecure_port("%s:%d" % (args.host, args.port))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

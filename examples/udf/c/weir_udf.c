@@ -2,8 +2,10 @@
 /*
  * weir_udf: see weir_udf.h. The pieces, top to bottom:
  *   1. replies and collections (protobuf-c, from dp_udf_pb.h);
- *   2. one gRPC call = one HTTP/2 stream: collect the request DATA, call the
- *      handler at END_STREAM, answer HEADERS + DATA + trailers;
+ *   2. one gRPC call = one HTTP/2 stream: requestReply collects the request
+ *      DATA, calls the handler at END_STREAM, answers HEADERS + DATA +
+ *      trailers; biStream calls the handler per request message as it
+ *      arrives and streams one reply per request, in order;
  *   3. nghttp2 callbacks;
  *   4. the poll() loop: accept, read into nghttp2, write what it wants.
  */
@@ -248,8 +250,14 @@ typedef struct call {
     uint8_t *in; /* request DATA: gRPC-framed message(s) */
     size_t in_len, in_cap;
     bool too_big;
-    uint8_t *out; /* framed reply message */
-    size_t out_len, out_off;
+    uint8_t *out; /* framed reply message(s) */
+    size_t out_len, out_off, out_cap;
+    /* biStream */
+    bool bistream;
+    bool ended;     /* the client half-closed: trailers after the last reply */
+    bool deferred;  /* data provider parked until a reply is queued */
+    int err_status; /* a handler failed: end the stream with this status */
+    char err_msg[256];
 } call;
 
 static void call_free(call *c)
@@ -308,10 +316,148 @@ static ssize_t read_reply(nghttp2_session *s, int32_t id, uint8_t *buf, size_t l
     return (ssize_t)n;
 }
 
+/* Decodes one request GrpcMessage, runs the handler and frames its reply
+ * (malloc'd, in *out). Returns 0, or a gRPC status with `msg` set. */
+static int run_handler(conn *cn, const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
+                       char *msg, size_t msg_cap)
+{
+    pb_msg *m = org__springframework__cloud__function__grpc__grpc_message__unpack(NULL, len, in);
+    if (m == NULL) {
+        snprintf(msg, msg_cap, "malformed GrpcMessage");
+        return WEIR_GRPC_INVALID_ARGUMENT;
+    }
+    weir_udf_header *hs = calloc(m->n_headers + 1, sizeof(*hs));
+    if (hs == NULL) {
+        org__springframework__cloud__function__grpc__grpc_message__free_unpacked(m, NULL);
+        snprintf(msg, msg_cap, "out of memory");
+        return WEIR_GRPC_RESOURCE_EXHAUSTED;
+    }
+    for (size_t i = 0; i < m->n_headers; i++) {
+        hs[i].key = m->headers[i]->key ? m->headers[i]->key : "";
+        hs[i].value = m->headers[i]->value ? m->headers[i]->value : "";
+    }
+    weir_udf_request req = {m->payload.data, m->payload.len, hs, m->n_headers};
+    weir_udf_reply rep = {0};
+    cn->srv->fn(&req, &rep, cn->srv->arg);
+    free(hs);
+    org__springframework__cloud__function__grpc__grpc_message__free_unpacked(m, NULL);
+    int st = 0;
+    if (rep.status != 0) {
+        st = rep.status;
+        snprintf(msg, msg_cap, "%s", rep.message);
+    } else if ((*out = reply_frame(&rep, out_len)) == NULL) {
+        st = WEIR_GRPC_INTERNAL;
+        snprintf(msg, msg_cap, "cannot serialize reply");
+    }
+    reply_free(&rep);
+    return st;
+}
+
+/* biStream data provider: the queued replies; when none is queued, waits
+ * (DEFERRED) unless the request side ended or a handler failed, in which
+ * case the trailers end the stream. */
+static ssize_t read_stream(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                           uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
+{
+    call *c = source->ptr;
+    size_t n = c->out_len - c->out_off;
+    if (n == 0 && !c->ended && c->err_status == 0) {
+        c->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (n > length)
+        n = length;
+    memcpy(buf, c->out + c->out_off, n);
+    c->out_off += n;
+    if (c->out_off == c->out_len) {
+        c->out_off = c->out_len = 0;
+        if (c->ended || c->err_status != 0) {
+            char st[16], msg[768];
+            snprintf(st, sizeof(st), "%d", c->err_status);
+            percent_encode(c->err_msg, msg, sizeof(msg));
+            nghttp2_nv trailers[] = {NV("grpc-status", st), NV("grpc-message", msg)};
+            *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            if (nghttp2_submit_trailer(s, id, trailers, c->err_status ? 2 : 1) != 0)
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
+    }
+    return (ssize_t)n;
+}
+
+/* biStream: runs the handler on every complete request message in c->in
+ * and queues the replies; a failure ends the stream after the replies
+ * already queued (one reply per request, in order, until then). */
+static int stream_process(conn *cn, int32_t id, call *c)
+{
+    size_t off = 0;
+    while (c->err_status == 0 && c->in_len - off >= 5) {
+        const uint8_t *p = c->in + off;
+        size_t len = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+        if (p[0] != 0) {
+            c->err_status = WEIR_GRPC_UNIMPLEMENTED;
+            snprintf(c->err_msg, sizeof(c->err_msg), "compressed messages not supported");
+            break;
+        }
+        if (len > cn->srv->opt->max_message) {
+            c->err_status = WEIR_GRPC_RESOURCE_EXHAUSTED;
+            snprintf(c->err_msg, sizeof(c->err_msg), "request message too large");
+            break;
+        }
+        if (c->in_len - off - 5 < len)
+            break; /* incomplete */
+        uint8_t *r = NULL;
+        size_t rlen = 0;
+        int st = run_handler(cn, p + 5, len, &r, &rlen, c->err_msg, sizeof(c->err_msg));
+        off += 5 + len;
+        if (st != 0) {
+            c->err_status = st;
+            break;
+        }
+        if (c->out_len + rlen > c->out_cap) {
+            size_t cap = c->out_cap ? c->out_cap : 4096;
+            while (cap < c->out_len + rlen)
+                cap *= 2;
+            uint8_t *nb = realloc(c->out, cap);
+            if (nb == NULL) {
+                free(r);
+                c->err_status = WEIR_GRPC_RESOURCE_EXHAUSTED;
+                snprintf(c->err_msg, sizeof(c->err_msg), "out of memory");
+                break;
+            }
+            c->out = nb;
+            c->out_cap = cap;
+        }
+        memcpy(c->out + c->out_len, r, rlen);
+        c->out_len += rlen;
+        free(r);
+    }
+    memmove(c->in, c->in + off, c->in_len - off);
+    c->in_len -= off;
+    if (c->deferred && (c->out_len > c->out_off || c->ended || c->err_status != 0)) {
+        c->deferred = false;
+        return nghttp2_session_resume_data(cn->session, id);
+    }
+    return 0;
+}
+
+/* A biStream's request HEADERS: answer the response HEADERS at once; the
+ * replies follow as the requests arrive. */
+static int stream_start(conn *cn, int32_t id, call *c)
+{
+    nghttp2_nv nva[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
+    nghttp2_data_provider dp = {.source.ptr = c, .read_callback = read_stream};
+    c->bistream = true;
+    return nghttp2_submit_response(cn->session, id, nva, 2, &dp);
+}
+
 /* The request is complete: decode, call the handler, submit the reply. */
 static int handle_call(conn *cn, int32_t id, call *c)
 {
     nghttp2_session *s = cn->session;
+    if (c->bistream) {
+        c->ended = true;
+        return stream_process(cn, id, c);
+    }
     if (strcmp(c->path, SERVICE_PATH "requestReply") != 0) {
         char m[320];
         snprintf(m, sizeof(m), "method %s is not implemented", c->path);
@@ -328,38 +474,13 @@ static int handle_call(conn *cn, int32_t id, call *c)
     if (5 + len != c->in_len)
         return send_error(s, id, WEIR_GRPC_INVALID_ARGUMENT,
                           "expected exactly one request message");
-    pb_msg *m =
-        org__springframework__cloud__function__grpc__grpc_message__unpack(NULL, len, c->in + 5);
-    if (m == NULL)
-        return send_error(s, id, WEIR_GRPC_INVALID_ARGUMENT, "malformed GrpcMessage");
-
-    weir_udf_header *hs = calloc(m->n_headers + 1, sizeof(*hs));
-    if (hs == NULL) {
-        org__springframework__cloud__function__grpc__grpc_message__free_unpacked(m, NULL);
-        return send_error(s, id, WEIR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    for (size_t i = 0; i < m->n_headers; i++) {
-        hs[i].key = m->headers[i]->key ? m->headers[i]->key : "";
-        hs[i].value = m->headers[i]->value ? m->headers[i]->value : "";
-    }
-    weir_udf_request req = {m->payload.data, m->payload.len, hs, m->n_headers};
-    weir_udf_reply rep = {0};
-    cn->srv->fn(&req, &rep, cn->srv->arg);
-    free(hs);
-    org__springframework__cloud__function__grpc__grpc_message__free_unpacked(m, NULL);
-
-    int rv;
-    if (rep.status != 0) {
-        rv = send_error(s, id, rep.status, rep.message);
-    } else if ((c->out = reply_frame(&rep, &c->out_len)) == NULL) {
-        rv = send_error(s, id, WEIR_GRPC_INTERNAL, "cannot serialize reply");
-    } else {
-        nghttp2_nv nva[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
-        nghttp2_data_provider dp = {.source.ptr = c, .read_callback = read_reply};
-        rv = nghttp2_submit_response(s, id, nva, 2, &dp);
-    }
-    reply_free(&rep);
-    return rv;
+    char msg[256];
+    int st = run_handler(cn, c->in + 5, len, &c->out, &c->out_len, msg, sizeof(msg));
+    if (st != 0)
+        return send_error(s, id, st, msg);
+    nghttp2_nv nva[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
+    nghttp2_data_provider dp = {.source.ptr = c, .read_callback = read_reply};
+    return nghttp2_submit_response(s, id, nva, 2, &dp);
 }
 
 /* ------------------------------------------------- 3. nghttp2 callbacks -- */
@@ -399,9 +520,9 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 {
     conn *cn = ud;
     call *c = nghttp2_session_get_stream_user_data(s, id);
-    if (c == NULL || c->too_big)
-        return 0;
-    if (c->in_len + len > cn->srv->opt->max_message + 5) {
+    if (c == NULL || c->too_big || (c->bistream && c->err_status != 0))
+        return 0; /* a failed biStream drops what follows */
+    if (!c->bistream && c->in_len + len > cn->srv->opt->max_message + 5) {
         c->too_big = true; /* keep reading, answer RESOURCE_EXHAUSTED at the end */
         return 0;
     }
@@ -417,11 +538,22 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     }
     memcpy(c->in + c->in_len, data, len);
     c->in_len += len;
+    if (c->bistream && stream_process(cn, id, c) != 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
+        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        call *c = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+        if (c != NULL && strcmp(c->path, SERVICE_PATH "biStream") == 0 &&
+            stream_start(ud, f->hd.stream_id, c) != 0)
+            nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+                                      NGHTTP2_INTERNAL_ERROR);
+        return 0;
+    }
     if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
         !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;

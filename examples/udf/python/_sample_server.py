@@ -40,10 +40,18 @@ def arg_parser(description):
 
 def serve(args, name, request_reply):
     """Serve REQUEST_REPLY(GrpcMessage, context) -> GrpcMessage as the
-    MessagingService requestReply RPC until SIGTERM/SIGINT."""
+    MessagingService requestReply RPC, and per message as biStream, until
+    SIGTERM/SIGINT."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.max_workers),
                          options=[("grpc.so_reuseport", 0)])
-    server.add_generic_rpc_handlers([wp.messaging_handler(request_reply=request_reply)])
+    def bi_stream(request_iterator, context):
+        # streaming-runtimes' biStream contract: one reply per request, in
+        # order; a failed request ends the stream with its status.
+        for request in request_iterator:
+            yield request_reply(request, context)
+
+    server.add_generic_rpc_handlers([wp.messaging_handler(request_reply=request_reply,
+                                                          bi_stream=bi_stream)])
     health = wp.add_health(server)
     host = args.host
     if ":" in host and not host.startswith("["):
