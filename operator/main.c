@@ -400,7 +400,8 @@ int main(int argc, char **argv)
                                      .watch_timeout_s = f.watch_timeout_s,
                                      .label_selector = sts ? OP_CHILD_SELECTOR : NULL,
                                      .transform =
-                                         sts ? op_reconcile_trim_statefulset : op_reconcile_trim};
+                                         sts ? op_reconcile_trim_statefulset : op_reconcile_trim,
+                                     .compact = true};
             infs[i] = op_informer_new(&io, new_client, &f, op_reconcile_on_event, &r);
             if (!infs[i])
                 goto out;

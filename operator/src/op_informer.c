@@ -28,7 +28,7 @@ typedef struct watcher {
 struct op_informer {
     char *api_version, *plural, *selector;
     op_informer_transform_fn transform;
-    bool cluster_scoped;
+    bool cluster_scoped, compact;
     long watch_timeout_s, page_limit;
     op_informer_client_fn client_fn;
     void *client_arg;
@@ -63,6 +63,7 @@ op_informer_t *op_informer_new(const op_informer_opts_t *opts, op_informer_clien
     inf->plural = strdup(opts->plural);
     inf->cache = json_object();
     inf->transform = opts->transform;
+    inf->compact = opts->compact;
     if (opts->label_selector && *opts->label_selector) {
         inf->selector = strdup(opts->label_selector);
         if (!inf->selector)
@@ -119,11 +120,46 @@ static void emit(op_informer_t *inf, op_kube_event_t type, const json_t *old, co
         inf->handler(inf, type, old, obj, inf->handler_arg);
 }
 
+/* What the cache stores for `obj`: the object itself, or (compact) its
+ * compact serialization as one JSON string, which takes a tenth of the
+ * memory of the parsed tree. New reference, NULL on ENOMEM. */
+static json_t *pack(const op_informer_t *inf, json_t *obj)
+{
+    char *text;
+    json_t *v;
+    if (!inf->compact)
+        return json_incref(obj);
+    text = json_dumps(obj, JSON_COMPACT);
+    if (!text)
+        return NULL;
+    v = json_stringn_nocheck(text, strlen(text));
+    free(text);
+    return v;
+}
+
+/* The object a stored value stands for: a new reference (NULL for NULL). */
+static json_t *unpack(const op_informer_t *inf, json_t *v)
+{
+    if (!v || !inf->compact)
+        return json_incref(v);
+    return json_loadb(json_string_value(v), json_string_length(v), 0, NULL);
+}
+
+/* Whether cache key "ns/name" is in namespace `ns` (NULL: any). */
+static bool key_in_ns(const char *key, const char *ns)
+{
+    size_t n;
+    if (!ns)
+        return true;
+    n = strlen(ns);
+    return strncmp(key, ns, n) == 0 && key[n] == '/';
+}
+
 /* Replaces the part of the cache that belongs to `w` with `items`. */
 static void replace(watcher_t *w, json_t *items)
 {
     op_informer_t *inf = w->inf;
-    json_t *gone = json_array(), *listed = json_object(), *olds = json_object(), *item, *old;
+    json_t *gone = json_array(), *listed = json_object(), *olds = json_object(), *item, *v;
     const char *k;
     void *tmp;
     size_t i;
@@ -134,31 +170,36 @@ static void replace(watcher_t *w, json_t *items)
         if (inf->transform)
             inf->transform(item);
         cache_key(key, sizeof(key), item);
-        json_object_set(listed, key, item);
+        json_object_set_new(listed, key, pack(inf, item));
     }
     pthread_mutex_lock(&inf->mu);
-    json_object_foreach_safe (inf->cache, tmp, k, old) {
-        const char *ns =
-            json_string_value(json_object_get(json_object_get(old, "metadata"), "namespace"));
-        if (w->ns && (!ns || strcmp(ns, w->ns) != 0))
+    json_object_foreach_safe (inf->cache, tmp, k, v) {
+        if (!key_in_ns(k, w->ns))
             continue;
         if (!json_object_get(listed, k)) {
-            json_array_append(gone, old);
+            json_array_append(gone, v);
             json_object_del(inf->cache, k);
         }
     }
     json_object_foreach (listed, k, item) {
-        old = json_object_get(inf->cache, k);
-        if (old)
-            json_object_set(olds, k, old);
+        v = json_object_get(inf->cache, k);
+        if (v)
+            json_object_set(olds, k, v);
     }
     json_object_update(inf->cache, listed);
     pthread_mutex_unlock(&inf->mu);
-    json_array_foreach (gone, i, item)
-        emit(inf, OP_KUBE_EV_DELETED, item, item);
+    json_array_foreach (gone, i, v) {
+        json_t *o = unpack(inf, v);
+        if (o)
+            emit(inf, OP_KUBE_EV_DELETED, o, o);
+        json_decref(o);
+    }
     json_array_foreach (items, i, item) {
+        json_t *o;
         cache_key(key, sizeof(key), item);
-        emit(inf, OP_KUBE_EV_MODIFIED, json_object_get(olds, key), item);
+        o = unpack(inf, json_object_get(olds, key));
+        emit(inf, OP_KUBE_EV_MODIFIED, o, item);
+        json_decref(o);
     }
 out:
     json_decref(gone);
@@ -171,21 +212,26 @@ static int on_event(op_kube_event_t type, json_t *obj, void *arg)
     watcher_t *w = arg;
     op_informer_t *inf = w->inf;
     char key[600];
-    json_t *old;
+    json_t *stored = NULL, *prev, *old;
     if (type == OP_KUBE_EV_BOOKMARK)
         return atomic_load(&inf->stop) ? 1 : 0;
     if (inf->transform)
         inf->transform(obj);
     cache_key(key, sizeof(key), obj);
+    if (type != OP_KUBE_EV_DELETED)
+        stored = pack(inf, obj);
     pthread_mutex_lock(&inf->mu);
-    old = json_incref(json_object_get(inf->cache, key));
+    prev = json_incref(json_object_get(inf->cache, key));
     if (type == OP_KUBE_EV_DELETED)
         json_object_del(inf->cache, key);
-    else
-        json_object_set(inf->cache, key, obj);
+    else if (stored)
+        json_object_set(inf->cache, key, stored);
     pthread_mutex_unlock(&inf->mu);
+    old = unpack(inf, prev);
     emit(inf, type, old, obj);
     json_decref(old);
+    json_decref(prev);
+    json_decref(stored);
     return atomic_load(&inf->stop) ? 1 : 0;
 }
 
@@ -332,29 +378,39 @@ bool op_informer_synced(op_informer_t *inf)
 json_t *op_informer_get(op_informer_t *inf, const char *ns, const char *name)
 {
     char key[600];
-    json_t *o;
+    json_t *v, *o;
     snprintf(key, sizeof(key), "%s/%s", ns ? ns : "", name ? name : "");
     pthread_mutex_lock(&inf->mu);
-    o = json_incref(json_object_get(inf->cache, key));
+    v = json_incref(json_object_get(inf->cache, key));
     pthread_mutex_unlock(&inf->mu);
+    o = unpack(inf, v);
+    json_decref(v);
     return o;
 }
 
 json_t *op_informer_list(op_informer_t *inf, const char *ns)
 {
-    json_t *arr = json_array(), *o;
+    json_t *arr = json_array(), *vals = json_array(), *o, *v;
     const char *k;
-    if (!arr)
+    size_t i;
+    if (!arr || !vals) {
+        json_decref(arr);
+        json_decref(vals);
         return NULL;
+    }
     pthread_mutex_lock(&inf->mu);
-    json_object_foreach (inf->cache, k, o) {
-        const char *ons =
-            json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"));
-        if (ns && (!ons || strcmp(ns, ons) != 0))
-            continue;
-        json_array_append(arr, o);
+    json_object_foreach (inf->cache, k, v) {
+        if (key_in_ns(k, ns))
+            json_array_append(vals, v);
     }
     pthread_mutex_unlock(&inf->mu);
+    /* Parse outside the lock (compact caches). */
+    json_array_foreach (vals, i, v) {
+        o = unpack(inf, v);
+        if (o)
+            json_array_append_new(arr, o);
+    }
+    json_decref(vals);
     return arr;
 }
 

@@ -45,6 +45,9 @@ typedef struct op_informer_opts {
     long page_limit;            /* LIST page size; 0 = 500 */
     const char *label_selector; /* LIST/WATCH labelSelector; NULL = every object */
     op_informer_transform_fn transform; /* NULL: objects are cached as received */
+    bool compact; /* cache each object as its compact JSON text (about a tenth of the memory
+                     of the parsed tree); get and list parse it again, so readers still get
+                     objects, new ones each time */
 } op_informer_opts_t;
 
 /** Creates an informer (not started). Returns NULL on bad options or ENOMEM. */
@@ -67,7 +70,7 @@ bool op_informer_synced(op_informer_t *inf);
 const char *op_informer_plural(const op_informer_t *inf);
 
 /** The cached object `ns`/`name` (ns NULL or "" for cluster-scoped): a new
- * reference, or NULL if absent. */
+ * reference (never to be modified: it may be shared), or NULL if absent. */
 json_t *op_informer_get(op_informer_t *inf, const char *ns, const char *name);
 
 /** A new array with every cached object (of namespace `ns` unless NULL). */
