@@ -19,9 +19,9 @@ import json
 import os
 import sys
 
+# The shared sample helpers: beside this file in the image, else in the tree.
 HERE = os.path.dirname(os.path.abspath(__file__))
-for d in (os.path.join(HERE, "..", "..", "udf", "python"), "/app/udf"):
-    sys.path.insert(0, d)
+sys.path.append(os.path.join(HERE, "..", "..", "udf", "python"))
 
 import weir_udf_proto as wp  # noqa: E402
 from _sample_server import arg_parser, serve  # noqa: E402
