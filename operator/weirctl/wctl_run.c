@@ -241,6 +241,8 @@ static int start_store(wctl_sup_t *sup, const run_opts_t *o, const char *datapla
             rd_kafka_destroy(rk);
             if (wctl_sup_state(sup) == WCTL_SUP_SIGNALED)
                 return 0;
+            if (wctl_sup_state(sup) == WCTL_SUP_FAILED)
+                return 69; /* the supervisor said why */
             wctl_out_event(stdout, o->mode, "error", "the store did not come up", "{s:s, s:i}",
                            "bootstrap", bootstrap, "timeout_ms", STORE_READY_TIMEOUT_MS);
             return 69;

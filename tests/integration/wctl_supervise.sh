@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # weirctl's supervisor (docs/internals/weirctl.md):
-#   1. A processor replica and a UDF killed with kill -9 are restarted (a
-#      logged exit with signal 9, a new pid, backoff), the processor from its
-#      checkpoint, and the pipeline keeps producing the alerts of new input
+#   1. A processor replica, a UDF and the store killed with kill -9 are
+#      restarted (a logged exit with signal 9, a new pid, backoff), the
+#      processor from its checkpoint, the store from its log, and the
+#      pipeline keeps producing the alerts of new input
 #      (at-least-once: a replay may repeat an alert, none may be missing).
-#   2. A UDF command that keeps failing makes weirctl give up after
+#   2. A UDF command (from --udf-map) that keeps failing makes weirctl give up after
 #      --max-restarts fast failures, stop the rest and exit 1.
 # Ports 20030-20039: store 20030, UDFs from 20031; part 2: store 20035, UDF 20036.
 set -euo pipefail
@@ -39,7 +40,7 @@ wait_log "$WORK/run.log" '"proc":"proc/card-velocity-0".*assigned partitions' 30
 wait_log "$WORK/run.log" '"proc":"proc/card-velocity-0".*checkpoint written' 20 ||
   fail "no checkpoint from card-velocity-0"
 
-for victim in proc/card-velocity-0 udf/card-alerts-0/alert-formatter; do
+for victim in proc/card-velocity-0 udf/card-alerts-0/alert-formatter store; do
   old=$(child_pid "$victim")
   [[ -n "$old" ]] && kill -0 "$old" || fail "$victim is not running"
   kill -KILL "$old"
@@ -90,15 +91,16 @@ stop_run INT
 [[ "$RUN_RC" == 0 ]] || fail "weirctl run exited $RUN_RC after SIGINT"
 pass "stopped cleanly after the restarts"
 
-# 2. A UDF that always fails: give up, exit 1.
-mkdir -p "$WORK/failing"
-sed -e 's#local.weir.dev/command.alert-formatter: .*#local.weir.dev/command.alert-formatter: "${WEIR_PYTHON:-python3} -c \\"import sys; sys.exit(3)\\""#' \
-  "$EXAMPLE/anomaly-detection.yaml" >"$WORK/failing/pipeline.yaml"
-grep -q 'sys.exit(3)' "$WORK/failing/pipeline.yaml" || fail "could not write the failing manifest"
+# 2. A UDF that always fails, mapped through --udf-map (which wins over the
+# Processor's annotation): give up, exit 1.
+cat >"$WORK/udf-map.yaml" <<'YAML'
+containers:
+  alert-formatter: "${WEIR_PYTHON:-python3} -c 'import sys; sys.exit(3)'"
+YAML
 mv "$WORK/run.log" "$WORK/run1.log"
 t0=$SECONDS
-start_run "$WORK/run.log" "$WORK/failing" --state-dir "$WORK/state2" --store-port 20035 \
-  --udf-port-base 20036 --max-restarts 2
+start_run "$WORK/run.log" "$EXAMPLE" --state-dir "$WORK/state2" --store-port 20035 \
+  --udf-port-base 20036 --max-restarts 2 --udf-map "$WORK/udf-map.yaml"
 rc=0
 wait "$RUN_PID" || rc=$?
 RUN_PID=""
