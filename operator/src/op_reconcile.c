@@ -118,6 +118,21 @@ static void event(op_reconciler_t *r, const json_t *obj, const char *type, const
                "error", err);
 }
 
+/* Whether every member of the status `st` about to be applied already has
+ * that value in `obj`'s status (the condition is built with the previous
+ * lastTransitionTime when the status holds, so an unchanged condition
+ * compares equal). */
+static bool status_unchanged(const json_t *obj, const json_t *st)
+{
+    const json_t *cur = json_object_get(obj, "status"), *v;
+    const char *k;
+    json_object_foreach ((json_t *)st, k, v) {
+        if (!json_equal(json_object_get(cur, k), (json_t *)v))
+            return false;
+    }
+    return true;
+}
+
 /*
  * Publishes Ready=`status` with `reason`/`message` plus the members of `extra`
  * (borrowed, may be NULL) in the status of `obj`, and records an Event when
@@ -140,6 +155,12 @@ static int set_status(op_reconciler_t *r, const json_t *obj, const char *status,
         return -1;
     if (extra)
         json_object_update(st, (json_t *)extra);
+    if (status_unchanged(obj, st)) {
+        /* Already published (as the cache shows): an apply of equal
+         * content would change nothing, so do not send it. */
+        json_decref(st);
+        return 0;
+    }
     patch = json_pack("{s:O, s:O, s:{s:s}, s:o}", "apiVersion", json_object_get(obj, "apiVersion"),
                       "kind", json_object_get(obj, "kind"), "metadata", "name",
                       str_at(obj, "metadata", "name", NULL), "status", st);
