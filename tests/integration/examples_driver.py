@@ -456,13 +456,14 @@ def ex_online_gaming(run):
     # Stage 2 may fire a window before all of its inputs arrived and then
     # re-emit it (UPSERT); the last result per window must be exact.
     time.sleep(8)  # the team windows' idle timeout (6 s) after the last input
-    got = window_results([r["value"] for r in run.consume("team-scores", None, 3.0)],
-                         "team-scores", allow_upsert=True)
+    results = [r["value"] for r in run.consume("team-scores", None, 3.0)]
+    got = window_results(results, "team-scores", allow_upsert=True)
     check(set(got) == set(want), "team windows differ: missing %s, unexpected %s" %
           (sorted(set(want) - set(got))[:3], sorted(set(got) - set(want))[:3]))
     for k, w in want.items():
         check(strip_flags(got[k]) == w, "team window %r: got %r, want %r" % (k, got[k], w))
-    return "%d player windows, then %d team windows, exact" % (len(got1), len(got))
+    nup = sum(1 for v in results if v.get("upsert"))
+    return "%d player windows, then %d team windows exact (%d upserts)" % (len(got1), len(got), nup)
 
 
 def nexmark_input(run, count, rate, seed):
