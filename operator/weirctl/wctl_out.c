@@ -48,9 +48,10 @@ static int add(char *out, size_t outlen, size_t *o, const char *s, size_t n)
     return 0;
 }
 
-static size_t human(const char *proc, json_t *obj, char *out, size_t outlen)
+static size_t human(const char *proc, json_t *obj, long long now, char *out, size_t outlen)
 {
     const char *ts = json_string_value(json_object_get(obj, "ts"));
+    char nowbuf[40];
     const char *level = json_string_value(json_object_get(obj, "level"));
     const char *msg = json_string_value(json_object_get(obj, "msg"));
     const char *key;
@@ -59,6 +60,11 @@ static size_t human(const char *proc, json_t *obj, char *out, size_t outlen)
     size_t o = 0;
     int n;
 
+    /* A child's own non-ISO "ts" (Python's epoch float): show our clock. */
+    if (ts == NULL || strlen(ts) < 23) {
+        iso_ts(now, nowbuf, sizeof(nowbuf));
+        ts = nowbuf;
+    }
     /* "2026-11-24T10:00:00.123Z" -> "10:00:00.123" */
     n = snprintf(head, sizeof(head), "%.12s %-18s %-5s ",
                  ts && strlen(ts) >= 23 ? ts + 11 : (ts ? ts : ""), proc, level ? level : "info");
@@ -131,7 +137,7 @@ size_t wctl_out_format(wctl_out_mode_t mode, const char *proc, const char *line,
         json_object_set_new(obj, "msg", v);
     }
     if (mode == WCTL_OUT_HUMAN) {
-        n = human(proc, obj, out, outlen);
+        n = human(proc, obj, now, out, outlen);
     } else {
         n = json_dumpb(obj, out, outlen > 2 ? outlen - 2 : 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (n == 0 || n + 2 > outlen) {

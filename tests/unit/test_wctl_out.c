@@ -65,6 +65,7 @@ static void test_text_line(void **state)
 
 static void test_human(void **state)
 {
+    static const char py[] = "{\"ts\":1796583696.14,\"msg\":\"udf ready\"}";
     static const char in[] = "{\"ts\":\"2026-11-24T10:00:00.123Z\",\"level\":\"warn\",\"msg\":"
                              "\"waiting for UDF\",\"port\":20001,\"udf\":\"up\",\"ok\":true}";
     char out[512];
@@ -73,6 +74,8 @@ static void test_human(void **state)
     wctl_out_format(WCTL_OUT_HUMAN, "proc/p-0", in, strlen(in), NOW, out, sizeof(out));
     assert_string_equal(
         out, "10:00:00.123 proc/p-0           warn  waiting for UDF port=20001 udf=up ok=true\n");
+    wctl_out_format(WCTL_OUT_HUMAN, "udf", py, strlen(py), NOW, out, sizeof(out));
+    assert_string_equal(out, "00:00:00.123 udf                info  udf ready\n");
     wctl_out_format(WCTL_OUT_HUMAN, "udf", "plain text", 10, NOW, out, sizeof(out));
     assert_string_equal(out, "00:00:00.123 udf                info  plain text\n");
 }
