@@ -1049,6 +1049,8 @@ static int udf_start(proc_t *p)
         cfg.max_in_flight = (unsigned)jint(js, "maxInFlight", 256);
         p->udf_limit += 2 * (uint64_t)cfg.max_in_flight;
         cfg.timeout_ms = u->timeout_ms;
+        cfg.bistream = strcmp(jstr(js, "mode", "unary"), "bistream") == 0;
+        cfg.streams = (unsigned)jint(js, "streams", 1);
         rc = dp_udf_client_new(&p->ring, u->host, u->port, &cfg, &u->client);
         if (rc != 0) {
             wc_log(WC_LOG_ERROR, COMPONENT, "cannot create the UDF client", "{s:s, s:s, s:s}",

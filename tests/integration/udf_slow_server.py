@@ -6,9 +6,10 @@
 # request payload, to exercise the C client's deadlines and status mapping:
 #   "sleep:MS ..."      sleep MS milliseconds, then reply uppercased
 #   "status:N:TEXT"     fail with gRPC status N and grpc-message TEXT
-#   "badpb ..."         reply bytes that are not a GrpcMessage (truncated field)
-#   "badcollection ..." reply contentType=multipart/json with a payload that is
-#                       not a GrpcPayloadCollection
+#   "...badpb..."       (not multipart) reply bytes that are not a GrpcMessage
+#   contentType multipart/* (a window's GrpcPayloadCollection): each element
+#                       uppercased, or, when "badcollection" is in it, a reply
+#                       that says multipart/* but is no GrpcPayloadCollection
 #   anything else       reply uppercased (headers echoed + udf=python-slow)
 # biStream maps each request the same way, one reply per request, in order
 # (a failing request ends the stream with its status).
@@ -39,13 +40,21 @@ def request_reply(request, context):
         _, code, msg = text.split(":", 2)
         status = next(s for s in grpc.StatusCode if s.value[0] == int(code))
         context.abort(status, msg)
-    elif text.startswith("badpb"):
-        return b"\x0a\xff\xff\xff\x0f"  # field 1, length 4 GiB: truncated
-    elif text.startswith("badcollection"):
-        out = wp.GrpcMessage(payload=b"\x0a\x05ab")  # element 1 claims 5 bytes, has 2
+    if request.headers.get("contentType", "").startswith("multipart/"):
+        # a window: "badcollection" in it gets a reply that says multipart
+        # but is no GrpcPayloadCollection; otherwise each element uppercased
+        if "badcollection" in text:
+            out = wp.GrpcMessage(payload=b"\x0a\x05ab")  # element claims 5 bytes, has 2
+        else:
+            coll = wp.GrpcPayloadCollection.FromString(request.payload)
+            up = wp.GrpcPayloadCollection()
+            up.payload.extend(p.upper() for p in coll.payload)  # ASCII letters only
+            out = wp.GrpcMessage(payload=up.SerializeToString())
         out.headers.update(request.headers)
-        out.headers["contentType"] = "multipart/json"
+        out.headers["udf"] = "python-slow"
         return out
+    if "badpb" in text:
+        return b"\x0a\xff\xff\xff\x0f"  # field 1, length 4 GiB: truncated
     out = wp.GrpcMessage(payload=text.upper().encode("utf-8"))
     out.headers.update(request.headers)
     out.headers["udf"] = "python-slow"
