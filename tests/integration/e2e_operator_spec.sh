@@ -15,7 +15,7 @@
 #      the store, generated readings go in, and the error counts that come out
 #      must equal the reference computed from the input
 #      (examples_driver.py iot-monitoring --external).
-# Ports: harness 19980-19985, store 20200, operator HTTP 20201.
+# Ports: harness 19980-19985, store 20290, operator HTTP 20291.
 set -euo pipefail
 
 readonly NAME=e2e_operator_spec
@@ -30,7 +30,7 @@ readonly DATAPLANE="$BUILD/dataplane/weir-dataplane"
 export WEIR_STORE_BIN="$DATAPLANE"
 export WEIR_K8S_PORT_BASE="${WEIR_E2E_PORT_BASE:-19980}"
 export WEIR_K8S_NODES=1
-readonly STORE_PORT=20200 HTTP_PORT=20201
+readonly STORE_PORT=20290 HTTP_PORT=20291
 readonly BOOT="127.0.0.1:$STORE_PORT"
 readonly EXAMPLE=iot-monitoring PROC=sensor-errors
 
