@@ -563,6 +563,76 @@ static void test_client_deadline_silent_peer(void **state)
     dp_ring_dispose(&ring);
 }
 
+/* biStream against a peer that accepts and reads but never answers: the
+ * requests go out as length-prefixed messages on one stream (the peer sees
+ * all three), and each call still ends at its own deadline. */
+static void test_client_bistream_silent_peer(void **state)
+{
+    dp_ring_t ring;
+    dp_udf_client_t *c;
+    dp_udf_cfg_t cfg = {.max_in_flight = 4, .timeout_ms = 100, .bistream = 1};
+    dp_udf_msg_t req = {.payload = "x", .payload_len = 1};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    static const uint8_t framed[] = {0, 0, 0, 0, 3, 0x0a, 1, 'x'};
+    uint8_t buf[4096];
+    size_t have = 0;
+    dl_t d[3] = {{0}};
+    obs_t o = {0};
+    dp_udf_stats_t st;
+    int64_t t0;
+    int fd, peer, found = 0;
+
+    if (dp_ring_init(&ring, 64, 0) < 0) {
+        fprintf(stderr, "skip: io_uring unavailable\n");
+        exit(77);
+    }
+    dp_udf_cfg_t bad1 = {.bistream = 2}, bad2 = {.bistream = 1, .streams = 65};
+    assert_int_equal(dp_udf_client_new(&ring, "127.0.0.1", 1, &bad1, &c), -EINVAL);
+    assert_int_equal(dp_udf_client_new(&ring, "127.0.0.1", 1, &bad2, &c), -EINVAL);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    assert_int_equal(dp_udf_client_new(&ring, "127.0.0.1", ntohs(sa.sin_port), &cfg, &c), 0);
+    t0 = mono_ms();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(dp_udf_call(c, &req, dl_cb, &d[i]), 0);
+    for (int i = 0; i < 200 && d[2].calls == 0; i++)
+        assert_true(dp_ring_run_once(&ring, 1, 1000) >= 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(d[i].calls, 1);
+        assert_int_equal(d[i].status, DP_UDF_DEADLINE_EXCEEDED);
+        assert_true(d[i].at_ms - t0 >= 100);
+        assert_true(d[i].at_ms - t0 < 100 + 10 + 40);
+    }
+    dp_udf_client_stats(c, &st);
+    assert_int_equal(st.deadline, 3);
+    assert_int_equal(st.streams, 1);
+    assert_int_equal(st.connects, 1);
+    peer = accept(fd, NULL, NULL);
+    assert_true(peer >= 0);
+    for (;;) {
+        ssize_t n = recv(peer, buf + have, sizeof(buf) - have, MSG_DONTWAIT);
+
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+    }
+    for (size_t i = 0; i + sizeof(framed) <= have; i++)
+        if (memcmp(buf + i, framed, sizeof(framed)) == 0)
+            found++;
+    assert_int_equal(found, 3);
+    dp_udf_client_close(c, obs_close, &o);
+    for (int i = 0; i < 100 && !o.closed; i++)
+        assert_true(dp_ring_run_once(&ring, 1, 1000) >= 0);
+    assert_true(o.closed);
+    close(peer);
+    close(fd);
+    dp_ring_dispose(&ring);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_status_mapping),
         cmocka_unit_test(test_client_refused),
         cmocka_unit_test(test_client_deadline_silent_peer),
+        cmocka_unit_test(test_client_bistream_silent_peer),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
