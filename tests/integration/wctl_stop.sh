@@ -3,7 +3,8 @@
 # Stopping `weirctl run` leaves nothing behind:
 #   1. SIGINT (Ctrl-C): processors are stopped first and write their final
 #      checkpoint, then the UDFs, then the store; every child exits 0,
-#      weirctl exits 0, and no process it started is left.
+#      weirctl exits 0, and no process it started is left. (While it runs, a
+#      second `weirctl run` on the same state directory is refused.)
 #   2. weirctl itself killed with SIGKILL: its children get SIGTERM from the
 #      kernel (PR_SET_PDEATHSIG) and exit; none is orphaned.
 # Ports 20040-20049: store 20040, UDFs from 20041.
@@ -55,6 +56,11 @@ up() {
 
 # 1. SIGINT.
 up
+rc=0
+"$WEIRCTL" run "$EXAMPLE" --state-dir "$WORK/state" --store-port 20049 >"$WORK/second.log" 2>&1 || rc=$?
+((rc == 1)) && grep -q "is in use by another weirctl run" "$WORK/second.log" ||
+  fail "a second run on the same state directory: exit $rc: $(cat "$WORK/second.log")"
+pass "a second weirctl run on the same state directory is refused"
 mapfile -t pids < <(descendants "$RUN_PID")
 ((${#pids[@]} == 6)) || fail "expected 6 children (store, 2 UDFs, 3 processors), found ${#pids[@]}: ${pids[*]}"
 stop_run INT

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "wctl_kafka.h"
 #include "wctl_manifest.h"
 #include "wctl_plan.h"
 
@@ -393,6 +394,29 @@ static void test_render_errors(void **state)
     assert_non_null(strstr(err, "type SCS cannot run locally"));
 }
 
+static void test_default_bootstrap(void **state)
+{
+    char dir[] = "/tmp/test_wctl_bootstrap.XXXXXX", path[300], buf[128];
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    unsetenv("WEIR_BOOTSTRAP");
+    setenv("WEIR_STATE_DIR", dir, 1);
+    assert_string_equal(wctl_kafka_default_bootstrap(buf, sizeof(buf)), "127.0.0.1:20092");
+    snprintf(path, sizeof(path), "%s/run.json", dir);
+    f = fopen(path, "w");
+    fputs("{\"bootstrap\": \"127.0.0.1:20077\", \"pid\": 1}", f);
+    fclose(f);
+    assert_string_equal(wctl_kafka_default_bootstrap(buf, sizeof(buf)), "127.0.0.1:20077");
+    setenv("WEIR_BOOTSTRAP", "kafka-1:9092", 1);
+    assert_string_equal(wctl_kafka_default_bootstrap(buf, sizeof(buf)), "kafka-1:9092");
+    unsetenv("WEIR_BOOTSTRAP");
+    unsetenv("WEIR_STATE_DIR");
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_expand),
         cmocka_unit_test(test_rewrite),
         cmocka_unit_test(test_render_errors),
+        cmocka_unit_test(test_default_bootstrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
