@@ -221,6 +221,10 @@ static int varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
 {
     uint64_t v = 0;
 
+    if (*p < end && **p < 0x80) { /* tags and short lengths: one byte */
+        *out = *(*p)++;
+        return 0;
+    }
     for (unsigned shift = 0; shift < 64; shift += 7) {
         if (*p >= end)
             return -EBADMSG;
@@ -1420,7 +1424,9 @@ static void call_complete(dp_udf_client_t *c, udf_call_t *call)
             r.hdrs = call->hdrs;
         }
     }
-    memcpy(c->message, call->message, sizeof(c->message));
+    /* NUL-terminated and usually empty: copy what is there, not MESSAGE_MAX. */
+    memcpy(c->message, call->message, strnlen(call->message, sizeof(c->message) - 1) + 1);
+    c->message[sizeof(c->message) - 1] = '\0';
     if (r.status == DP_UDF_OK)
         c->st.ok++;
     else

@@ -240,6 +240,8 @@ typedef struct server {
 
 typedef struct conn {
     int fd;
+    uint8_t *obuf; /* nghttp2 output not yet taken by send(): one send per batch */
+    size_t olen, ooff, ocap;
     nghttp2_session *session;
     const server *srv;
 } conn;
@@ -485,16 +487,6 @@ static int handle_call(conn *cn, int32_t id, call *c)
 
 /* ------------------------------------------------- 3. nghttp2 callbacks -- */
 
-static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud)
-{
-    conn *cn = ud;
-    ssize_t n = send(cn->fd, data, len, MSG_NOSIGNAL);
-    if (n < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK ? NGHTTP2_ERR_WOULDBLOCK
-                                                       : NGHTTP2_ERR_CALLBACK_FAILURE;
-    return n;
-}
-
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
@@ -594,7 +586,6 @@ static conn *conn_new(int fd, const server *srv)
     }
     cn->fd = fd;
     cn->srv = srv;
-    nghttp2_session_callbacks_set_send_callback(cb, on_send);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
@@ -614,8 +605,49 @@ static conn *conn_new(int fd, const server *srv)
 static void conn_free(conn *cn)
 {
     nghttp2_session_del(cn->session); /* closes streams: frees their calls */
+    free(cn->obuf);
     close(cn->fd);
     free(cn);
+}
+
+/* Collects nghttp2's output (every frame that is ready, up to 64 KiB) and
+ * writes it with one send(): a reply's HEADERS, DATA and trailers, and the
+ * replies of a whole read, leave in one segment. Returns false on error. */
+static bool conn_flush(conn *cn)
+{
+    for (;;) {
+        while (cn->olen > cn->ooff) {
+            ssize_t n = send(cn->fd, cn->obuf + cn->ooff, cn->olen - cn->ooff, MSG_NOSIGNAL);
+            if (n < 0)
+                return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+            cn->ooff += (size_t)n;
+        }
+        cn->olen = cn->ooff = 0;
+        for (;;) {
+            const uint8_t *data;
+            ssize_t n = nghttp2_session_mem_send(cn->session, &data);
+            if (n < 0)
+                return false;
+            if (n == 0)
+                break;
+            if (cn->olen + (size_t)n > cn->ocap) {
+                size_t cap = cn->ocap ? cn->ocap : 16384;
+                while (cap < cn->olen + (size_t)n)
+                    cap *= 2;
+                uint8_t *nb = realloc(cn->obuf, cap);
+                if (nb == NULL)
+                    return false;
+                cn->obuf = nb;
+                cn->ocap = cap;
+            }
+            memcpy(cn->obuf + cn->olen, data, (size_t)n);
+            cn->olen += (size_t)n;
+            if (cn->olen >= 65536)
+                break;
+        }
+        if (cn->olen == 0)
+            return true;
+    }
 }
 
 /* Read what is there and feed nghttp2; then write what it wants.
@@ -639,9 +671,8 @@ static bool conn_io(conn *cn, short revents)
                 return false; /* protocol error: nghttp2 queued GOAWAY; drop */
         }
     }
-    if (nghttp2_session_send(cn->session) != 0)
-        return false;
-    return nghttp2_session_want_read(cn->session) || nghttp2_session_want_write(cn->session);
+    return conn_flush(cn) && (nghttp2_session_want_read(cn->session) ||
+                              nghttp2_session_want_write(cn->session) || cn->olen > cn->ooff);
 }
 
 static int listen_on(const char *host, int port, int *bound_port)
@@ -713,7 +744,7 @@ int weir_udf_serve(const weir_udf_options *o, const char *name, weir_udf_fn fn, 
             short ev = 0;
             if (nghttp2_session_want_read(conns[i]->session))
                 ev |= POLLIN;
-            if (nghttp2_session_want_write(conns[i]->session))
+            if (nghttp2_session_want_write(conns[i]->session) || conns[i]->olen > conns[i]->ooff)
                 ev |= POLLOUT;
             pfd[i + 1] = (struct pollfd){.fd = conns[i]->fd, .events = ev};
         }
@@ -750,7 +781,7 @@ int weir_udf_serve(const weir_udf_options *o, const char *name, weir_udf_fn fn, 
     printf("{\"level\":\"info\",\"msg\":\"udf stopping\",\"signal\":%d}\n", (int)stop_signal);
     for (size_t i = 0; i < n; i++) {
         nghttp2_session_terminate_session(conns[i]->session, NGHTTP2_NO_ERROR); /* GOAWAY */
-        nghttp2_session_send(conns[i]->session);
+        conn_flush(conns[i]);
         conn_free(conns[i]);
     }
     close(lfd);
