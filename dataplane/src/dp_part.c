@@ -523,6 +523,24 @@ static void range_cut(dp_worker_t *w, dp_pop_t *op);
 
 /* ---- direct read-ahead: two windows per partition ---- */
 
+/* A window's bytes: its pool block is one DP_PF_BYTES class, aligned inside. */
+#define PF_CAP (DP_PF_BYTES - DP_FETCH_ALIGN)
+
+/* Gives idle windows back to the pool: the consumer reached the tail. */
+static void pf_release(dp_worker_t *w, dp_part_t *part)
+{
+    for (int i = 0; i < 2; i++) {
+        struct dp_part_pf *pf = &part->pf[i];
+
+        if (pf->mem != NULL && !pf->inflight && pf->waiters == NULL) {
+            dp_pool_free(&w->pool, pf->mem);
+            pf->mem = pf->buf = NULL;
+            pf->seg = -1;
+            pf->len = 0;
+        }
+    }
+}
+
 static dp_worker_t *w_of(const struct dp_part_pf *pf)
 {
     return pf->w;
@@ -571,11 +589,18 @@ static void pf_start(dp_worker_t *w, dp_part_t *part, const dp_log_range_t *rg, 
     size_t cap;
 
     from = fa_down(from);
-    if (rg->dfd < 0 || from >= rg->end)
+    if (rg->dfd < 0)
         return;
+    if (from >= rg->end) {
+        /* Nothing past this read: a consumer at the tail needs no window
+         * (a later segment starts its own), so the memory goes back. */
+        if (keep == NULL)
+            pf_release(w, part);
+        return;
+    }
     for (int i = 0; i < 2; i++) {
         struct dp_part_pf *pf = &part->pf[i];
-        uint64_t span = pf->inflight ? DP_PF_BYTES : pf->len;
+        uint64_t span = pf->inflight ? PF_CAP : pf->len;
 
         if (pf->seg == rg->first_offset && pf->a0 <= from && from < pf->a0 + span)
             return;
@@ -593,14 +618,14 @@ static void pf_start(dp_worker_t *w, dp_part_t *part, const dp_log_range_t *rg, 
     if (v == NULL)
         return;
     if (v->mem == NULL) {
-        v->mem = dp_pool_alloc(&w->pool, DP_PF_BYTES + DP_FETCH_ALIGN, &cap);
+        v->mem = dp_pool_alloc(&w->pool, DP_PF_BYTES, &cap);
         if (v->mem == NULL)
             return;
         v->buf = (uint8_t *)fa_up((uintptr_t)v->mem);
     }
     len = fa_up(rg->end) - from;
-    if (len > DP_PF_BYTES)
-        len = DP_PF_BYTES;
+    if (len > PF_CAP)
+        len = PF_CAP;
     if (dp_ring_prep_read(&w->ring, &v->op, rg->dfd, v->buf, (unsigned)len, from, pf_cb, v) != 0)
         return;
     v->seg = rg->first_offset;
@@ -616,7 +641,7 @@ static struct dp_part_pf *pf_find(dp_part_t *part, const dp_log_range_t *rg, uin
 {
     for (int i = 0; i < 2; i++) {
         struct dp_part_pf *pf = &part->pf[i];
-        uint64_t span = pf->inflight ? DP_PF_BYTES : pf->len;
+        uint64_t span = pf->inflight ? PF_CAP : pf->len;
 
         if (pf->seg == rg->first_offset && pf->a0 <= a0 && a0 < pf->a0 + span)
             return pf;

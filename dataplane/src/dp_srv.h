@@ -89,7 +89,7 @@ struct dp_part {
      * segment a sequential consumer reads, from the worker's pool. */
     struct dp_part_pf {
         uint8_t *mem;       /* pool block (freed with the part) */
-        uint8_t *buf;       /* DP_FETCH_ALIGN-aligned, DP_PF_BYTES */
+        uint8_t *buf;       /* DP_FETCH_ALIGN-aligned, DP_PF_BYTES - 4 KiB */
         int64_t seg;        /* segment base offset; -1 empty */
         uint64_t a0;        /* file position of buf[0] */
         uint32_t len;       /* valid bytes (read, and below the readable end then) */

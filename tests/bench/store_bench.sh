@@ -608,8 +608,9 @@ def g(t, p, *keys):
 def ratio(a, b):
     return round(a / b, 3) if a is not None and b else None
 def median(vals):
+    # The upper median: with two runs, the worse one.
     vals = sorted(v for v in vals if v is not None)
-    return vals[(len(vals) - 1) // 2] if vals else None
+    return vals[len(vals) // 2] if vals else None
 def lat_median(t, *keys):
     return median([g(t, p, *keys) for p in lat_phases])
 
