@@ -455,11 +455,20 @@ def ex_online_gaming(run):
         check(strip_flags(got1[k]) == w, "player window %r: got %r, want %r" % (k, got1[k], w))
     # Stage 2 may fire a window before all of its inputs arrived and then
     # re-emit it (UPSERT); the last result per window must be exact.
-    time.sleep(8)  # the team windows' idle timeout (6 s) after the last input
-    results = [r["value"] for r in run.consume("team-scores", None, 3.0)]
-    got = window_results(results, "team-scores", allow_upsert=True)
+    # The last team windows come out 6 s (their idle timeout) after the last
+    # player totals; poll until every window's last result is in.
+    deadline = time.monotonic() + 40
+    while True:
+        results = [r["value"] for r in run.consume("team-scores", None, 1.0)]
+        got = window_results(results, "team-scores", allow_upsert=True)
+        if set(got) == set(want) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     check(set(got) == set(want), "team windows differ: missing %s, unexpected %s" %
           (sorted(set(want) - set(got))[:3], sorted(set(got) - set(want))[:3]))
+    time.sleep(2)  # nothing may follow: no more upserts, no duplicates
+    results = [r["value"] for r in run.consume("team-scores", None, 2.0)]
+    got = window_results(results, "team-scores", allow_upsert=True)
     for k, w in want.items():
         check(strip_flags(got[k]) == w, "team window %r: got %r, want %r" % (k, got[k], w))
     nup = sum(1 for v in results if v.get("upsert"))
