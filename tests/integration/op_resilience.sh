@@ -133,6 +133,8 @@ restart_apiserver() {
   sleep "${DOWNTIME:-3}"
   setsid "${cmd[@]}" "$@" >>"$DIR/logs/kube-apiserver.log" 2>&1 </dev/null &
   new=$!
+  # Not this shell's job any more: no "Killed" notice when the next restart kills it.
+  disown "$new"
   sed -i "s/^kube-apiserver $old\$/kube-apiserver $new/" "$DIR/pids"
   wait_for 90 "kube-apiserver $new /readyz" apiserver_ready
   step "kube-apiserver restarted: pid $old -> $new${*:+ (with $*)}"
