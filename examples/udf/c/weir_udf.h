@@ -23,8 +23,10 @@
  *         return weir_udf_serve(&o, "c-uppercase", upper, NULL);
  *     }
  *
- * Other RPCs (biStream, clientStream, serverStream) and unknown paths are
- * answered with gRPC status UNIMPLEMENTED.
+ * The same handler serves requestReply and biStream (called per request
+ * message as it arrives; one reply per request, in order; a failed request
+ * ends the stream with its status). clientStream, serverStream and unknown
+ * paths are answered with gRPC status UNIMPLEMENTED.
  */
 #ifndef WEIR_UDF_H
 #define WEIR_UDF_H
