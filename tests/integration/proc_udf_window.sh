@@ -20,6 +20,9 @@
 #            weir.grpc.status=13 and "malformed GrpcPayloadCollection
 #            reply"; the other windows' elements come out uppercased.
 # Nothing is lost: every record/window is in an output or in the DLQ.
+# Phase 2: the biStream UDF is SIGKILLed while 2000 more records flow and
+# restarted ~1 s later on the same port: every one of them is in the
+# record UDF's output or in the DLQ (retries, then weir.grpc.status).
 # Ports 19920-19929: store 19920, window UDF 19921, misbehaving UDF 19922,
 # processor HTTP 19923.
 set -euo pipefail
@@ -38,6 +41,7 @@ readonly BAD_UDF="$ROOT/tests/integration/udf_slow_server.py"
 readonly STORE_PORT=19920 WIN_PORT=19921 BAD_PORT=19922 HTTP_PORT=19923
 readonly TOOL_TIMEOUT=60
 readonly N=1200 # 100 ms apart: 24 windows of 5 s
+readonly N2=2000 # phase 2
 
 if [[ ! -x "$BIN" ]]; then
   echo "proc_udf_window: SKIP: no weir-dataplane at $BIN (build it, or set WEIR_BUILD_DIR)"
@@ -149,6 +153,31 @@ proc_ready() {
 }
 
 produce() { kcat -P -t uw-in -K '|' <"$WORK/in.txt"; }
+
+# produce2 FROM COUNT: phase 2 records, after the flush record in time.
+produce2() {
+  awk -v a="$1" -v n="$2" 'BEGIN { for (i = a; i < a + n; i++)
+    printf "%d|{\"id\":%d,\"ts\":%.0f,\"team\":\"p2\",\"name\":\"p2-%d\"}\n", i, i, 1700000200000 + i * 10, i }' >"$WORK/batch.txt"
+  kcat -P -t uw-in -K '|' <"$WORK/batch.txt"
+}
+
+# phase2_ok: every phase-2 id is a key in uw-rec or in the DLQ (60 s), and
+# those dead letters carry weir.grpc.status.
+phase2_ok() {
+  local deadline=$((SECONDS + 60)) missing=1
+  while ((SECONDS < deadline)); do
+    kcat -C -t uw-rec -o beginning -e -q -f '%k\n' >"$WORK/rec2.txt" || :
+    kcat -C -t uw-dlq -o beginning -e -q -f '%k\t%h\n' >"$WORK/dlq2.txt" || :
+    missing="$(comm -23 <(seq $((N + 1)) $((N + N2)) | sort) \
+      <(cut -f1 "$WORK/rec2.txt" "$WORK/dlq2.txt" | sort -u) | wc -l)"
+    ((missing == 0)) && break
+    sleep 0.5
+  done
+  echo "phase 2: missing $missing; dead letters of phase 2: $(awk -F'\t' -v a=$((N + 1)) '$1 + 0 >= a' "$WORK/dlq2.txt" | wc -l)"
+  ((missing == 0)) || return 1
+  awk -F'\t' -v a=$((N + 1)) -v b=$((N + N2)) '$1 ~ /^[0-9]+$/ && $1 + 0 >= a && $1 + 0 <= b &&
+    $2 !~ /weir\.grpc\.status=[0-9]+/ { bad++ } END { exit bad > 0 }' "$WORK/dlq2.txt"
+}
 
 read_all() {
   kcat -C -t uw-count -o beginning -e -q -f '%s\n' >"$WORK/count.txt"
@@ -270,7 +299,32 @@ main() {
   echo "   dead letters, e.g.:"
   grep -m1 "GrpcMessage reply" "$WORK/dlq.txt" | tr , "\n" | grep "^weir\.\(error\|grpc\)" | sed "s/^/     /" || :
   grep -m1 "GrpcPayloadCollection reply" "$WORK/dlq.txt" | tr , "\n" | grep "^weir\.\(error\|grpc\)" | sed "s/^/     /" || :
+
+  # phase 2: kill -9 the biStream UDF mid-stream, restart it ~1 s later
+  (
+    for b in $(seq 0 9); do
+      produce2 $((N + 1 + b * N2 / 10)) $((N2 / 10)) || exit 1
+      sleep 0.2
+    done
+  ) >"$WORK/producer.log" 2>&1 &
+  local prod=$!
+  sleep 0.5
+  check "biStream UDF killed (SIGKILL) mid-stream" kill -KILL "$BAD_PID"
+  wait "$BAD_PID" 2>/dev/null || :
+  BAD_PID=""
+  sleep 1
+  if start_udf BAD "$BAD_PORT" "$PY" -u "$BAD_UDF" --port "$BAD_PORT" >"$WORK/last.log" 2>&1; then
+    pass "biStream UDF restarted on the same port"
+  else
+    fail "biStream UDF restarted on the same port" "$WORK/last.log"
+  fi
+  if wait "$prod"; then pass "phase 2: $N2 records produced"; else fail "phase 2: $N2 records produced" "$WORK/producer.log"; fi
+  check "phase 2: every record in the record UDF's output or the DLQ" phase2_ok
   curl -sf --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" >"$WORK/metrics.txt" || :
+  grep '^weir_processor_udf_\(errors\|dead_letters\|retries\)_total{udf="bad"' "$WORK/metrics.txt" || :
+  check "metrics: UNAVAILABLE retried for the biStream UDF" bash -c "
+    grep -q '^weir_processor_udf_errors_total{udf=\"bad\",status=\"UNAVAILABLE\"} [1-9]' '$WORK/metrics.txt' &&
+    grep -q '^weir_processor_udf_retries_total{udf=\"bad\"} [1-9]' '$WORK/metrics.txt'"
   check "metrics: INTERNAL errors counted for the bad UDF" \
     grep -q '^weir_processor_udf_errors_total{udf="bad",status="INTERNAL"} [1-9]' "$WORK/metrics.txt"
   local rc=0
