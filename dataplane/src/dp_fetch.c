@@ -225,7 +225,7 @@ static bool fetch_par_start(dp_req_t *r)
     }
     if (live < 2 || (uint64_t)live * (pmax + batch_max) > s->limit)
         return false;
-    region = (pmax + batch_max + 2 * DP_FETCH_ALIGN + 63) & ~(uint64_t)63;
+    region = (pmax + batch_max + 4 * DP_FETCH_ALIGN + 63) & ~(uint64_t)63;
     if ((uint64_t)live * region > s->buf_cap)
         return false;
     s->region = (uint32_t)region;
@@ -346,8 +346,10 @@ void dp_fetch_start(dp_req_t *r)
         limit = FETCH_CAP_BYTES;
     /* Under memory pressure, shrink the response rather than fail it. */
     for (;; limit /= 2) {
-        /* + room to align a direct read of each end (dp_part.c). */
-        bytes = fixed + limit + batch_max + 2 * DP_FETCH_ALIGN;
+        /* + room for a direct read (dp_part.c): the buffer's alignment, the
+         * range's start and end alignment, and up to one index interval of
+         * batches before the fetch offset, each under 4 KiB. */
+        bytes = fixed + limit + batch_max + 4 * DP_FETCH_ALIGN;
         mem = dp_pool_alloc(&r->w->pool, bytes, &r->aux_cap);
         if (mem != NULL || limit < 4096)
             break;
