@@ -10,8 +10,10 @@
 #      (bring your own broker); the operator creates the topics there and the
 #      Processor becomes Ready;
 #   4. the pipeline.json of the ConfigMap the operator rendered is taken with
-#      kubectl and must equal what `weirctl render` makes of the same files;
-#      so must every other example's Processors' (each example in its own
+#      kubectl and must equal what `weirctl render` makes of the same files,
+#      and the StatefulSet's processor container runs `weir-dataplane --role
+#      processor --spec` on that ConfigMap key. Every other example's
+#      Processors must match weirctl's rendering too (each example in its own
 #      namespace; the namespace and local UDF ports are what weirctl changes);
 #   5. `weir-dataplane --role processor --spec` runs exactly that file against
 #      the store, generated readings go in, and the error counts that come out
@@ -187,6 +189,26 @@ if spec != mine:
     sys.exit(1)
 PY
 step "the operator's spec equals weirctl's rendering; bootstrap $BOOT"
+# The pod the operator deploys runs weir-dataplane on exactly that file.
+kubectl get statefulset "weir-proc-$PROC" -n default -o json >"$WORK/sts.json"
+python3 - "$WORK/sts.json" "weir-proc-$PROC" <<'PY' || fail "the StatefulSet does not run the ConfigMap's pipeline.json"
+import json, sys
+sts, cm = json.load(open(sys.argv[1])), sys.argv[2]
+pod = sts["spec"]["template"]["spec"]
+c = [c for c in pod["containers"] if c["name"] == "processor"][0]
+argv = c.get("command", []) + c.get("args", [])
+i = argv.index("--spec")
+path = argv[i + 1]
+assert "--role" in argv and argv[argv.index("--role") + 1] == "processor", argv
+mounts = [m for m in c["volumeMounts"] if path.startswith(m["mountPath"].rstrip("/") + "/")]
+assert len(mounts) == 1, (path, c["volumeMounts"])
+vol = [v for v in pod["volumes"] if v["name"] == mounts[0]["name"]][0]
+assert vol["configMap"]["name"] == cm, vol
+items = {it["path"]: it["key"] for it in vol["configMap"].get("items", [])}
+rel = path[len(mounts[0]["mountPath"].rstrip("/")) + 1:]
+assert items.get(rel, rel) == "pipeline.json", (rel, items)
+print("pod runs: %s (ConfigMap %s key pipeline.json)" % (" ".join(argv[:4]), cm))
+PY
 
 step "every other example: the operator's ConfigMaps equal weirctl's rendering"
 # Each example in its own namespace, its ClusterStreams turned into kafka on
