@@ -10,7 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "dp_ring.h"
@@ -627,6 +632,76 @@ static int run_bench(const char *host, int port, uint64_t n, unsigned inflight, 
     return 0;
 }
 
+/* ---- the platform's floor: a plain TCP ping-pong over loopback ---- */
+
+/* pingserve PORT: echoes every byte of one connection at a time. */
+static int run_pingserve(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
+    char buf[4096];
+
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 4) != 0)
+        FAIL("pingserve: cannot listen on %d: %s", port, strerror(errno));
+    printf("{\"msg\":\"udf ready\",\"port\":%d}\n", port);
+    fflush(stdout);
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        ssize_t n;
+
+        if (fd < 0)
+            continue;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+            if (write(fd, buf, (size_t)n) != n)
+                break;
+        close(fd);
+    }
+}
+
+/* pingpong HOST PORT N SIZE: N round trips of SIZE bytes each way, blocking
+ * read/write: what two processes pay to wake each other over loopback. */
+static int run_pingpong(const char *host, int port, uint64_t n, size_t size)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+    char buf[4096] = {0};
+    double cpu0;
+    int64_t t0;
+
+    if (size > sizeof(buf) || inet_pton(AF_INET, host, &sa.sin_addr) != 1 || fd < 0 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        FAIL("pingpong: cannot connect: %s", strerror(errno));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    L.lat = calloc(n, sizeof(int64_t));
+    if (L.lat == NULL)
+        FAIL("out of memory");
+    cpu0 = cpu_seconds();
+    t0 = now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t c0 = now_ns();
+        size_t got = 0;
+
+        if (write(fd, buf, size) != (ssize_t)size)
+            FAIL("pingpong: write: %s", strerror(errno));
+        while (got < size) {
+            ssize_t r = read(fd, buf + got, size - got);
+
+            if (r <= 0)
+                FAIL("pingpong: read: %s", r == 0 ? "EOF" : strerror(errno));
+            got += (size_t)r;
+        }
+        L.lat[i] = now_ns() - c0;
+    }
+    bench_print("tcp", n, 1, (double)(now_ns() - t0) / 1e9, cpu_seconds() - cpu0);
+    close(fd);
+    free(L.lat);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *env_mode = getenv("UDF_DRIVER_MODE"), *env_name = getenv("UDF_DRIVER_NAME");
@@ -638,6 +713,11 @@ int main(int argc, char **argv)
     if (argc == 7 && strcmp(argv[1], "bench") == 0)
         return run_bench(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10),
                          (unsigned)atoi(argv[5]), argv[6]);
+    if (argc == 3 && strcmp(argv[1], "pingserve") == 0)
+        return run_pingserve(atoi(argv[2]));
+    if (argc == 6 && strcmp(argv[1], "pingpong") == 0)
+        return run_pingpong(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10),
+                            (size_t)atoi(argv[5]));
     if (argc == 4 && strcmp(argv[1], "bsdeadline") == 0)
         return run_bsdeadline(argv[2], atoi(argv[3]));
     if (argc >= 4 && strcmp(argv[1], "load") == 0) {
@@ -654,6 +734,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "usage: udf_driver load HOST PORT [N [INFLIGHT [CONNS]]]\n"
                     "       udf_driver bench HOST PORT N INFLIGHT unary|bistream|percall\n"
                     "       udf_driver bsdeadline HOST PORT\n"
+                    "       udf_driver pingserve PORT | pingpong HOST PORT N SIZE\n"
                     "       udf_driver outage HOST PORT\n"
                     "       udf_driver deadline HOST PORT\n");
     return 2;
