@@ -107,6 +107,7 @@ typedef struct proc_udf {
     uint32_t timeout_ms, ready_ms;
     uint32_t retry_max, backoff_min_ms, backoff_max_ms;
     bool non_idempotent;
+    bool bistream; /* mode: bistream */
     bool closed;
     dp_counter_t calls;   /* attempts accepted by dp_udf */
     dp_counter_t retries; /* attempts that were retries */
@@ -1049,7 +1050,8 @@ static int udf_start(proc_t *p)
         cfg.max_in_flight = (unsigned)jint(js, "maxInFlight", 256);
         p->udf_limit += 2 * (uint64_t)cfg.max_in_flight;
         cfg.timeout_ms = u->timeout_ms;
-        cfg.bistream = strcmp(jstr(js, "mode", "unary"), "bistream") == 0;
+        u->bistream = strcmp(jstr(js, "mode", "unary"), "bistream") == 0;
+        cfg.bistream = u->bistream;
         cfg.streams = (unsigned)jint(js, "streams", 1);
         rc = dp_udf_client_new(&p->ring, u->host, u->port, &cfg, &u->client);
         if (rc != 0) {
@@ -1092,8 +1094,9 @@ static int udf_start(proc_t *p)
             return -ECANCELED;
     }
     for (uint32_t i = 0; i < p->nudfs; i++)
-        wc_log(WC_LOG_INFO, COMPONENT, "UDF connected", "{s:s, s:s, s:i, s:I, s:i}", "udf",
-               p->udfs[i].name, "host", p->udfs[i].host, "port", (int)p->udfs[i].port, "waited_ms",
+        wc_log(WC_LOG_INFO, COMPONENT, "UDF connected", "{s:s, s:s, s:i, s:s, s:I, s:i}", "udf",
+               p->udfs[i].name, "host", p->udfs[i].host, "port", (int)p->udfs[i].port, "mode",
+               p->udfs[i].bistream ? "bistream" : "unary", "waited_ms",
                (json_int_t)(mono_ms() - t0), "timeout_ms", (int)p->udfs[i].timeout_ms);
     return 0;
 }

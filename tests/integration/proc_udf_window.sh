@@ -290,6 +290,9 @@ main() {
   PROC_PID=$!
   check "processor starts (both UDFs connected)" proc_ready
   ((failed == 0)) || return 1
+  check "start-up logged each UDF's mode" bash -c "
+    grep -q '\"UDF connected\".*\"udf\":\"counter\".*\"mode\":\"unary\"' '$WORK/proc.log' &&
+    grep -q '\"UDF connected\".*\"udf\":\"bad\".*\"mode\":\"bistream\"' '$WORK/proc.log'"
   check "$((N + 1)) records produced" produce
   wait_done || :
   read_all || :
