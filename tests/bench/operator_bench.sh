@@ -262,10 +262,11 @@ log "$nready/$COUNT Ready; RSS ${rss_ready} kB, peak ${hwm} kB"
 
 # Size of one Processor and its StatefulSet as the API returns them (the
 # informers cache Processors without managedFields and StatefulSets cut down
-# to name, owners, replicas and status, as parsed JSON trees).
-proc_bytes=$(kubectl get processor pb-0500 -n "$NS" -o json | jq -c . | wc -c)
-proc_nomf_bytes=$(kubectl get processor pb-0500 -n "$NS" -o json | jq -c 'del(.metadata.managedFields)' | wc -c)
-sts_bytes=$(kubectl get statefulset weir-proc-pb-0500 -n "$NS" -o json | jq -c . | wc -c)
+# to owner, replicas and readiness, each as its compact JSON text).
+mid=$(printf 'pb-%04d' $((COUNT / 2)))
+proc_bytes=$(kubectl get processor "$mid" -n "$NS" -o json | jq -c . | wc -c)
+proc_nomf_bytes=$(kubectl get processor "$mid" -n "$NS" -o json | jq -c 'del(.metadata.managedFields)' | wc -c)
+sts_bytes=$(kubectl get statefulset "weir-proc-$mid" -n "$NS" -o json | jq -c . | wc -c)
 cpu_ticks=$(awk '{ print $14 + $15 }' "/proc/$op/stat")
 clk=$(getconf CLK_TCK)
 
