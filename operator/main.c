@@ -282,6 +282,16 @@ static int http_render(dp_mbuf_t *out, void *ctx)
         rc = dp_metrics_counter(out, "weir_operator_relists_total", NULL, labels,
                                 op_informer_relists(c->infs[i]));
     }
+    if (rc == 0)
+        rc = dp_metrics_family(out, "weir_operator_cache_objects", "Objects in each informer cache",
+                               DP_METRIC_GAUGE);
+    for (int i = 0; i < NINF && rc == 0; i++) {
+        char labels[64];
+
+        snprintf(labels, sizeof(labels), "resource=\"%s\"", op_informer_plural(c->infs[i]));
+        rc = dp_metrics_gauge(out, "weir_operator_cache_objects", NULL, labels,
+                              (int64_t)op_informer_size(c->infs[i]));
+    }
     return rc;
 }
 

@@ -389,6 +389,12 @@ reasons="$(kubectl get events -n demo --field-selector involvedObject.kind=Strea
 grep -qE '^(TopicCreated|StreamDeployed)$' <<<"$reasons" ||
   fail "no event for Stream orders (reasons: ${reasons//$'\n'/ })"
 
+step "the StatefulSet informer caches the owned StatefulSets"
+nsts="$(curl -fsS "http://127.0.0.1:$HTTP_A/metrics" | awk '$1 == "weir_operator_cache_objects{resource=\"statefulsets\"}" { print $2 }')"
+want_sts="$(kubectl get statefulsets -A -l app.kubernetes.io/managed-by=weir-operator -o name | wc -l)"
+[[ -n "$nsts" && "$nsts" -eq "$want_sts" && "$want_sts" -ge 4 ]] ||
+  fail "statefulsets cache holds '$nsts' objects, the cluster $want_sts"
+
 step "two replicas: only the Lease holder acts"
 start_operator op-b "$HTTP_B"
 sleep 3
