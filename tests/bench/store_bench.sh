@@ -607,12 +607,15 @@ def g(t, p, *keys):
     return d
 def ratio(a, b):
     return round(a / b, 3) if a is not None and b else None
-def median(vals):
-    # The upper median: with two runs, the worse one.
+def median(vals, low=False):
+    # The upper median (the lower one for a share, where more is better):
+    # with two runs, the worse one.
     vals = sorted(v for v in vals if v is not None)
-    return vals[len(vals) // 2] if vals else None
+    if not vals:
+        return None
+    return vals[(len(vals) - 1) // 2] if low else vals[len(vals) // 2]
 def lat_median(t, *keys):
-    return median([g(t, p, *keys) for p in lat_phases])
+    return median([g(t, p, *keys) for p in lat_phases], low=keys[-1].startswith("frac"))
 
 weir_mb = g("weir", "max", "client", "mb_per_s")
 fio_ref = (doc["fio"] or {}).get("reference") or {}
