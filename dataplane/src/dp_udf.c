@@ -971,6 +971,25 @@ static int h2_on_header(nghttp2_session *h2, const nghttp2_frame *frame, const u
         *grpc_status = v > DP_UDF_UNAUTHENTICATED ? DP_UDF_UNKNOWN : v;
     } else if (name_is(name, namelen, "grpc-message")) {
         percent_decode(message, MESSAGE_MAX, value, valuelen);
+    } else if (frame->headers.cat == NGHTTP2_HCAT_RESPONSE &&
+               name_is(name, namelen, "content-type") &&
+               (valuelen < 16 || memcmp(value, "application/grpc", 16) != 0 ||
+                (valuelen > 16 && value[16] != '+' && value[16] != ';'))) {
+        /* Not a gRPC response (a plain HTTP server or proxy on the port):
+         * its body is not gRPC framing; fail from the HTTP status
+         * (200 -> UNKNOWN), as gRPC's http-grpc-status-mapping says. */
+        char detail[MESSAGE_MAX];
+        int st = status_from_http(*http_status);
+
+        snprintf(detail, sizeof(detail),
+                 "reply content-type '%.*s' is not application/grpc (HTTP %d)",
+                 (int)(valuelen < 64 ? valuelen : 64), (const char *)value, *http_status);
+        nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_CANCEL);
+        conn->want_flush = true;
+        if (bs != NULL)
+            bs_abort(bs, st, detail, st, detail, false);
+        else
+            call_finish(call, st, detail);
     }
     return 0;
 }

@@ -633,6 +633,87 @@ static void test_client_bistream_silent_peer(void **state)
     dp_ring_dispose(&ring);
 }
 
+/* A peer that answers HTTP/2 but not gRPC: a 200 with content-type
+ * text/html and an HTML body (a plain web server or proxy on the UDF's
+ * port; grpcio cannot send this). Hand-written frames: SETTINGS, HEADERS
+ * (HPACK: :status 200 indexed, content-type literal), DATA. The call fails
+ * UNKNOWN naming the content type, in unary and in biStream mode. */
+static void test_client_wrong_content_type(void **state)
+{
+    static const uint8_t frames[] = {
+        0,    0,    0,    4, 0,   0,   0,   0,   0,                       /* SETTINGS */
+        0,    0,    13,   1, 4,   0,   0,   0,   1,                       /* HEADERS, END_HEADERS */
+        0x88, 0x0f, 0x10, 9, 't', 'e', 'x', 't', '/', 'h', 't', 'm', 'l', /* block */
+        0,    0,    6,    0, 1,   0,   0,   0,   1,   '<', 'h', 't', 'm',
+        'l',  '>'}; /* DATA, END_STREAM */
+
+    for (unsigned mode = 0; mode < 2; mode++) {
+        dp_ring_t ring;
+        dp_udf_client_t *c;
+        dp_udf_cfg_t cfg = {.max_in_flight = 2, .timeout_ms = 2000, .bistream = mode};
+        dp_udf_msg_t req = {.payload = "x", .payload_len = 1};
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t sl = sizeof(sa);
+        dl_t d = {0};
+        obs_t o = {0};
+        dp_udf_stats_t st;
+        uint8_t buf[4096];
+        int fd, peer;
+
+        if (dp_ring_init(&ring, 64, 0) < 0) {
+            fprintf(stderr, "skip: io_uring unavailable\n");
+            exit(77);
+        }
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(fd, 4), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+        assert_int_equal(dp_udf_client_new(&ring, "127.0.0.1", ntohs(sa.sin_port), &cfg, &c), 0);
+        assert_int_equal(dp_udf_call(c, &req, dl_cb, &d), 0);
+        /* Let the connect and the request (stream 1) go out, then answer. */
+        ssize_t got = 0;
+
+        for (int i = 0; i < 100; i++) {
+            assert_true(dp_ring_run_once(&ring, 1, 20) >= 0);
+            dp_udf_client_stats(c, &st);
+            if (st.conns_ready == 1)
+                break;
+        }
+        assert_int_equal(st.conns_ready, 1);
+        peer = accept(fd, NULL, NULL);
+        assert_true(peer >= 0);
+        for (int i = 0; i < 100 && got <= 100; i++) {
+            ssize_t n;
+
+            assert_true(dp_ring_run_once(&ring, 0, 0) >= 0);
+            n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
+            if (n > 0)
+                got += n;
+            else
+                usleep(10000);
+        }
+        assert_true(got > 100); /* preface, SETTINGS, WINDOW_UPDATE (58), HEADERS, DATA */
+        assert_int_equal(send(peer, frames, sizeof(frames), 0), (ssize_t)sizeof(frames));
+        for (int i = 0; i < 100 && d.calls == 0; i++)
+            assert_true(dp_ring_run_once(&ring, 1, 100) >= 0);
+        assert_int_equal(d.calls, 1);
+        assert_int_equal(d.status, DP_UDF_UNKNOWN);
+        assert_string_equal(d.message,
+                            "reply content-type 'text/html' is not application/grpc (HTTP 200)");
+        dp_udf_client_stats(c, &st);
+        assert_int_equal(st.failed, 1);
+        assert_int_equal(st.conn_lost, 0); /* the connection stays */
+        dp_udf_client_close(c, obs_close, &o);
+        for (int i = 0; i < 100 && !o.closed; i++)
+            assert_true(dp_ring_run_once(&ring, 1, 1000) >= 0);
+        assert_true(o.closed);
+        close(peer);
+        close(fd);
+        dp_ring_dispose(&ring);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -647,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_client_refused),
         cmocka_unit_test(test_client_deadline_silent_peer),
         cmocka_unit_test(test_client_bistream_silent_peer),
+        cmocka_unit_test(test_client_wrong_content_type),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
