@@ -162,6 +162,7 @@ struct op {
     uint32_t nproj;
     uint32_t *proj_clear; /* every payload slot, cleared by a project */
     uint32_t nproj_clear;
+    bool sets_root;   /* a `set` of `payload` itself: the root slot holds the new payload */
     dp_expr_t *key_e; /* map `key` (or set "key"), window key, join: unused */
     /* rows this operator emits */
     xrow_t x;
@@ -1004,8 +1005,11 @@ static void run_map(dp_pipe_t *p, op_t *o, const xrow_t *x)
             y->row.key_len = 0;
         }
     }
-    if (p->root_slot >= 0)
-        o->slots[p->root_slot] = dp_val_missing(); /* stale: see pipeline-engine.md */
+    /* The root slot is stale after an edit (see pipeline-engine.md), unless
+     * this map set the whole payload: then it is the value the patch and
+     * any downstream read of `payload` need. */
+    if (p->root_slot >= 0 && !o->sets_root)
+        o->slots[p->root_slot] = dp_val_missing();
     y->row.flags |= DP_ROW_MODIFIED;
     run_node(p, &o->links, y);
 }
@@ -2157,6 +2161,8 @@ static int finish(dp_pipe_t *p, const json_t *spec, char *err, size_t errlen)
         for (uint32_t q = 0; q < o->nsets; q++) {
             if (descendants(p, o->sets[q].slot, &o->sets[q].clear, &o->sets[q].nclear) != 0)
                 return -ENOMEM;
+            if ((int)o->sets[q].slot == p->root_slot)
+                o->sets_root = o->nproj == 0;
         }
         for (uint32_t q = 0; q < o->nrms; q++) {
             if (descendants(p, o->rms[q].slot, &o->rms[q].clear, &o->rms[q].nclear) != 0)

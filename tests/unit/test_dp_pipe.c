@@ -345,6 +345,7 @@ CASE(proc_input_time)
 CASE(hopping_2p_ooo)
 CASE(session_2p_bridge)
 CASE(join_q8_selfsplit)
+CASE(map_set_root)
 
 /* ---- hand-written cases ---- */
 
@@ -767,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_case_partition_header),
         cmocka_unit_test(test_case_stage_chain),
         cmocka_unit_test(test_case_map_chain),
+        cmocka_unit_test(test_case_map_set_root),
         cmocka_unit_test(test_case_proc_tumbling),
         cmocka_unit_test(test_case_proc_input_time),
         cmocka_unit_test(test_case_hopping_2p_ooo),
