@@ -16,7 +16,7 @@ ci/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DWEIR_WERROR=ON -DWEIR_ASAN=ON 
 ctest --test-dir build-asan -L unit --output-on-failure -j "$(nproc)"
 # The store under real clients, sanitized: any ASan/UBSan report aborts the
 # store and a leak makes its clean stop exit non-zero, which fails the test.
-ctest --test-dir build-asan -R 'integration/(store_(badinput|interop|corruption)|proc_windows)' \
+ctest --test-dir build-asan -R 'integration/(store_(badinput|interop|corruption)|proc_windows|proc_udf_window|udf_client|wctl_anomaly)' \
   --no-tests=error --output-on-failure -j 1
 
 # Release build: everything but benchmarks. Integration tests share loopback
