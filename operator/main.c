@@ -383,10 +383,10 @@ int main(int argc, char **argv)
     r.queue = op_queue_new(500, 5 * 60 * 1000, 65536);
     r.applied = json_object();
     r.auto_provision = f.auto_provision;
-    /* ClusterStream credentials Secrets live in the operator's namespace. */
-    r.credentials_namespace = getenv("POD_NAMESPACE");
-    if (!r.credentials_namespace || !*r.credentials_namespace)
-        r.credentials_namespace = f.store_ns && *f.store_ns ? f.store_ns : "weir-system";
+    /* ClusterStream credentials Secrets live in the store namespace: the
+     * store pods reference them there by secretKeyRef, and the chart grants
+     * `get` on Secrets only there. */
+    r.credentials_namespace = f.store_ns && *f.store_ns ? f.store_ns : "weir-system";
     /* Owned StatefulSets live in the watched namespaces (Processors) and
      * the store namespace (weir ClusterStreams). */
     if (f.watch_namespaces && *f.watch_namespaces &&

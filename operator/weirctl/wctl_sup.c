@@ -222,7 +222,7 @@ static int start_child(wctl_sup_t *s, child_t *c)
         return -e;
     }
     if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
+        int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); /* dup2 clears it */
         struct sigaction sa;
 
         setpgid(0, 0);
@@ -515,7 +515,10 @@ int wctl_sup_stop(wctl_sup_t *s)
     for (int i = 0; i < s->n; i++) {
         child_t *c = s->c[i];
 
-        if (c->stopping && !(WIFEXITED(c->exit_status) && WEXITSTATUS(c->exit_status) == 0))
+        /* Asked to stop: exit 0, or death by the SIGTERM we sent (a UDF
+         * command without a handler), is a clean stop. */
+        if (c->stopping && !(WIFEXITED(c->exit_status) && WEXITSTATUS(c->exit_status) == 0) &&
+            !(WIFSIGNALED(c->exit_status) && WTERMSIG(c->exit_status) == SIGTERM))
             bad++;
         drain(s, c);
     }

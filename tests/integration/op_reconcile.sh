@@ -134,6 +134,8 @@ chmod 600 "$WORK/operator.kubeconfig"
   fail "the operator's token may list secrets"
 [[ "$(kubectl --kubeconfig="$WORK/operator.kubeconfig" auth can-i get secrets -n weir-system || :)" == yes ]] ||
   fail "the operator's token may not get a credentials Secret"
+[[ "$(kubectl --kubeconfig="$WORK/operator.kubeconfig" auth can-i get secrets -n default || :)" == no ]] ||
+  fail "the operator's token may get Secrets outside the store namespace"
 [[ "$(kubectl --kubeconfig="$WORK/operator.kubeconfig" auth can-i delete statefulsets -A || :)" == no ]] ||
   fail "the operator's token may delete StatefulSets (it never needs to)"
 [[ "$(kubectl --kubeconfig="$WORK/operator.kubeconfig" auth can-i watch statefulsets.apps -A || :)" == yes ]] ||

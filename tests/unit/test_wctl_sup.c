@@ -170,6 +170,25 @@ static void test_permanent_failure(void **state)
     fclose(out);
 }
 
+/* A child with no TERM handler dies of the SIGTERM it is sent: a clean stop. */
+static void test_default_sigterm_is_clean(void **state)
+{
+    FILE *out = tmpfile();
+    wctl_sup_t *s = sup(out, 5000);
+    char *all;
+
+    (void)state;
+    add_sh(s, "plain", "echo up; exec sleep 30", 0);
+    wait_output(s, out, "\"msg\":\"up\"");
+    assert_int_equal(wctl_sup_stop(s), 0);
+    all = slurp(out);
+    assert_non_null(strstr(all, "\"status\":\"signal 15"));
+    assert_null(strstr(all, "did not stop in time"));
+    free(all);
+    wctl_sup_free(s);
+    fclose(out);
+}
+
 static void test_kill_after_grace(void **state)
 {
     FILE *out = tmpfile();
@@ -238,11 +257,9 @@ static void test_exec_failure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_output_and_stop),
-        cmocka_unit_test(test_restart_then_give_up),
-        cmocka_unit_test(test_permanent_failure),
-        cmocka_unit_test(test_kill_after_grace),
-        cmocka_unit_test(test_signal),
+        cmocka_unit_test(test_output_and_stop),   cmocka_unit_test(test_restart_then_give_up),
+        cmocka_unit_test(test_permanent_failure), cmocka_unit_test(test_default_sigterm_is_clean),
+        cmocka_unit_test(test_kill_after_grace),  cmocka_unit_test(test_signal),
         cmocka_unit_test(test_exec_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
