@@ -1775,8 +1775,10 @@ static int bs_call(dp_udf_client_t *c, udf_call_t *call, const dp_udf_msg_t *req
     for (unsigned i = 0; i < c->cfg.streams; i++) {
         udf_bs_t *b = &conn->bs[i];
 
-        if (bs == NULL || (b->stream_id > 0 && bs->stream_id < 0) ||
-            ((b->stream_id > 0) == (bs->stream_id > 0) && b->nq < bs->nq))
+        /* Least loaded first; on a tie an open stream beats a closed one,
+         * so a second stream opens only once the first has calls queued. */
+        if (bs == NULL || b->nq < bs->nq ||
+            (b->nq == bs->nq && b->stream_id > 0 && bs->stream_id < 0))
             bs = b;
     }
     if (bs->stream_id < 0 && (rc = bs_open(bs)) < 0) {

@@ -626,6 +626,15 @@ static int run_bench(const char *host, int port, uint64_t n, unsigned inflight, 
         if (dp_ring_run_once(&ring, 1, 1000) < 0)
             FAIL("dp_ring_run_once");
     bench_print(mode, n, inflight, (double)(now_ns() - t0) / 1e9, cpu_seconds() - cpu0);
+    if (mode_bistream) {
+        dp_udf_stats_t st;
+
+        dp_udf_client_stats(client, &st);
+        /* Under this load every configured stream carries calls. */
+        if (st.streams != cfg.streams)
+            FAIL("biStream bench opened %llu streams, want %u", (unsigned long long)st.streams,
+                 cfg.streams);
+    }
     free(L.t0);
     free(L.lat);
     client_down();
