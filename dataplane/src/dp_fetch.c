@@ -23,11 +23,12 @@ typedef struct fetch_state {
     uint8_t *buf;     /* records */
     uint32_t buf_cap; /* bytes of buf */
     uint32_t limit;   /* response max_bytes (capped) */
-    uint32_t used;
-    int next;        /* next op of the current pass */
-    int outstanding; /* parallel pass: ops not yet back */
-    uint32_t region; /* parallel pass: buffer bytes per op, 0 = sequential */
-    int watches_out; /* registered, reply not yet seen */
+    uint32_t used;    /* bytes of buf taken, alignment slack of direct reads included */
+    uint32_t bytes;   /* record bytes this pass returns (metric, min_bytes) */
+    int next;         /* next op of the current pass */
+    int outstanding;  /* parallel pass: ops not yet back */
+    uint32_t region;  /* parallel pass: buffer bytes per op, 0 = sequential */
+    int watches_out;  /* registered, reply not yet seen */
     bool woken;
     bool parked;
     uint64_t deadline_ms;
@@ -76,7 +77,7 @@ static void fetch_respond(dp_req_t *r)
             pr->records_len = (int32_t)op->u.fetch.got;
         }
     }
-    dp_counter_add(&r->w->m.fetch_bytes, s->used);
+    dp_counter_add(&r->w->m.fetch_bytes, s->bytes);
     dp_hist_record_ns(&r->w->m.fetch_latency, dp_worker_now_ns() - r->t0_ns);
     dp_broker_respond(r, hint, enc_fetch);
 }
@@ -153,6 +154,7 @@ static void settle(dp_req_t *r)
         return;
     }
     s->used = 0;
+    s->bytes = 0;
     s->next = 0;
     fetch_pass(r);
 }
@@ -197,6 +199,7 @@ static void fetch_par_reply(dp_worker_t *w, dp_msg_t *m)
 
     (void)w;
     s->used += op->u.fetch.got;
+    s->bytes += op->u.fetch.got;
     if (--s->outstanding == 0)
         fetch_pass_done(r);
 }
@@ -265,6 +268,7 @@ static void fetch_step_reply(dp_worker_t *w, dp_msg_t *m)
      * (an aligned direct read): the next one writes after them. */
     if (op->u.fetch.got > 0)
         s->used = (uint32_t)(op->u.fetch.dst + op->u.fetch.got - s->buf);
+    s->bytes += op->u.fetch.got;
     s->next++;
     fetch_pass(r);
 }
@@ -313,7 +317,7 @@ static void fetch_pass_done(dp_req_t *r)
             if (r->pops[i].error != 0)
                 errors = true;
         /* min_bytes <= 0 asks for an immediate answer, as in Kafka. */
-        if (f->min_bytes <= 0 || s->used >= (uint32_t)f->min_bytes || errors ||
+        if (f->min_bytes <= 0 || s->bytes >= (uint32_t)f->min_bytes || errors ||
             f->max_wait_ms <= 0 || r->w->now_ms >= s->deadline_ms || r->w->stopping ||
             r->conn->closing || r->npops == 0) {
             fetch_respond(r);
