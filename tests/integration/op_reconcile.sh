@@ -110,25 +110,7 @@ kubectl wait --for=condition=Established --timeout=60s \
   crd/processors.streaming.weir.dev >/dev/null
 
 step "operator kubeconfig from a ServiceAccount token (RBAC enforced)"
-token="$(kubectl create token weir-operator -n weir-system --duration=2h)"
-cat >"$WORK/operator.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: harness
-  cluster:
-    server: $WEIR_K8S_SERVER
-    certificate-authority: $DIR/pki/ca.crt
-users:
-- name: weir-operator
-  user:
-    token: $token
-contexts:
-- name: op
-  context: {cluster: harness, user: weir-operator, namespace: weir-system}
-current-context: op
-KC
-chmod 600 "$WORK/operator.kubeconfig"
+sa_kubeconfig weir-operator weir-system "$WORK/operator.kubeconfig"
 # Sanity: the token really is limited by install.yaml's RBAC.
 [[ "$(kubectl --kubeconfig="$WORK/operator.kubeconfig" auth can-i list secrets -A || :)" == no ]] ||
   fail "the operator's token may list secrets"

@@ -169,25 +169,7 @@ exists clusterrolebinding "$SA" || fail "ClusterRoleBinding $SA missing"
   fail "the chart's Deployment is not scaled to 0"
 
 step "operator kubeconfig from the chart's ServiceAccount token"
-token="$(kubectl create token "$SA" -n "$NS" --duration=2h)"
-cat >"$WORK/operator.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: harness
-  cluster:
-    server: $WEIR_K8S_SERVER
-    certificate-authority: $DIR/pki/ca.crt
-users:
-- name: $SA
-  user:
-    token: $token
-contexts:
-- name: op
-  context: {cluster: harness, user: $SA, namespace: $NS}
-current-context: op
-KC
-chmod 600 "$WORK/operator.kubeconfig"
+sa_kubeconfig "$SA" "$NS" "$WORK/operator.kubeconfig"
 [[ "$(kubectl --kubeconfig="$WORK/operator.kubeconfig" auth can-i list secrets -A || :)" == no ]] ||
   fail "the chart's token may list secrets"
 [[ "$(kubectl --kubeconfig="$WORK/operator.kubeconfig" auth can-i watch processors.streaming.weir.dev -A || :)" == yes ]] ||

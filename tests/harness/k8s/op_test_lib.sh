@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
-# Helpers shared by the operator's integration tests (tests/integration/op_reconcile.sh,
+# Helpers shared by the operator's integration tests (tests/integration/op_reconcile.sh, e2e_operator_spec.sh,
 # op_resilience.sh), sourced after NAME is set: step/fail reporting, polling,
 # and reads of custom resources through kubectl.
 
@@ -29,4 +29,30 @@ ready_is() { # KIND NAME NS STATUS REASON
   local out
   out="$(jp "$1" "$2" ${3:+-n "$3"} -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}')"
   [[ "$out" == "$4/$5" ]]
+}
+
+# sa_kubeconfig SA NS OUT: writes OUT, a kubeconfig for the harness
+# ($WEIR_K8S_SERVER, $DIR/pki/ca.crt) authenticated with a fresh token of
+# ServiceAccount NS/SA, so the apiserver enforces that account's RBAC.
+sa_kubeconfig() {
+  local sa=$1 ns=$2 out=$3 token
+  token="$(kubectl create token "$sa" -n "$ns" --duration=4h)"
+  cat >"$out" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: harness
+  cluster:
+    server: $WEIR_K8S_SERVER
+    certificate-authority: $DIR/pki/ca.crt
+users:
+- name: $sa
+  user:
+    token: $token
+contexts:
+- name: op
+  context: {cluster: harness, user: $sa, namespace: $ns}
+current-context: op
+KC
+  chmod 600 "$out"
 }
