@@ -565,6 +565,73 @@ run_fio_matched() {
   fio_run matched "$bs" "$FIO_REPEAT"
 }
 
+# Disk latency floor: fio replays the write pattern of Weir's first 64 KiB
+# latency phase with no server in between: one job per partition, writes
+# of the size Weir committed per write (rounded to 4 KiB), O_DIRECT with
+# RWF_DSYNC as the store does, Poisson arrivals at Weir's measured disk
+# rate split over the jobs. "fresh": new fallocated files, as the store's
+# segments are (each durable write also commits the unwritten-extent
+# conversion to the journal). "written": the same files written once
+# before, what zero-filled or recycled segments would give. No server can
+# answer faster than the disk under the same load, so the fresh floor bounds
+# the store's server-side latency from below.
+fio_floor_run() { # fio_floor_run NAME BS JOBS RATE_PER_JOB SIZE_PER_JOB PREWRITE
+  local name="$1" bs="$2" jobs="$3" rate="$4" size="$5" prewrite="$6" j
+  local dir="$WORK/fio-floor"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  for ((j = 0; j < jobs; j++)); do
+    if [[ "$prewrite" == 1 ]]; then
+      dd if=/dev/zero of="$dir/f.$j.0" bs=1M count=$((size / 1048576)) oflag=direct status=none
+    else
+      fallocate -l "$size" "$dir/f.$j.0"
+    fi
+  done
+  sync -f "$dir"
+  fio --name=floor --directory="$dir" --filename_format='f.$jobnum.0' --numjobs="$jobs" \
+    --rw=write --bs="$bs" --size="$size" --direct=1 --sync=dsync --ioengine=psync \
+    --rate="$rate" --rate_process=poisson --runtime="$FIO_RUNTIME" --group_reporting \
+    --output-format=json >"$RESULTS/fio.floor-$name.raw.json" 2>"$RESULTS/fio.floor-$name.err" ||
+    { cat "$RESULTS/fio.floor-$name.err" >&2; rm -rf "$dir"; return 1; }
+  rm -rf "$dir"
+  python3 - "$RESULTS/fio.floor-$name.raw.json" "$bs" "$jobs" "$rate" >"$RESULTS/fio.floor-$name.json" <<'EOF2'
+import json, sys
+raw, bs, jobs, rate = sys.argv[1:]
+w = json.load(open(raw))["jobs"][0]["write"]
+p = w["clat_ns"]["percentile"]
+print(json.dumps({"bs": int(bs), "jobs": int(jobs), "rate_per_job": int(rate),
+                  "mb_per_s": round(w["bw_bytes"] / 1e6, 1),
+                  "p50_us": round(p["50.000000"] / 1e3, 1), "p99_us": round(p["99.000000"] / 1e3, 1),
+                  "p999_us": round(p["99.900000"] / 1e3, 1)}))
+EOF2
+  log "fio floor $name: $(cat "$RESULTS/fio.floor-$name.json")"
+}
+
+run_fio_floor() {
+  local lfile="$RESULTS/weir.lat1.json" args
+  [[ -f "$lfile" ]] || return 0
+  # "BS JOBS RATE_PER_JOB SIZE_PER_JOB" from the phase's log bytes and time.
+  args="$(python3 - "$lfile" "$PARTITIONS" "$FIO_RUNTIME" <<'EOF2'
+import json, sys
+d, parts, runtime = json.load(open(sys.argv[1])), int(sys.argv[2]), float(sys.argv[3])
+b, secs = d.get("bytes_per_fsync"), d["client"].get("seconds")
+if not b or not d.get("log_bytes") or not secs:
+    sys.exit(0)
+rate = int(d["log_bytes"] / secs / parts)
+size = (int(rate * runtime * 1.25) // 1048576 + 16) * 1048576
+print(max(4096, (int(b) + 2048) // 4096 * 4096), parts, rate, size)
+EOF2
+)"
+  if [[ -z "$args" ]]; then
+    log "the store reports no write metrics for lat1; no fio floor run"
+    return 0
+  fi
+  local -a a
+  read -r -a a <<<"$args"
+  fio_floor_run fresh "${a[@]}" 0
+  fio_floor_run written "${a[@]}" 1
+}
+
 # ------------------------------------------------------------- report --
 
 report() {
@@ -588,7 +655,8 @@ def bs_bytes(s):
 sweep.sort(key=lambda r: bs_bytes(r["bs"]))
 if sweep:
     doc["fio"] = {"reference": load("fio.reference.json"), "matched": load("fio.matched.json"),
-                  "sweep": sweep}
+                  "sweep": sweep, "floor_fresh": load("fio.floor-fresh.json"),
+                  "floor_written": load("fio.floor-written.json")}
 lat_phases = sorted({os.path.basename(p).split(".")[1]
                      for p in glob.glob(os.path.join(res, "*.lat*.json"))
                      if ".client." not in p and os.path.basename(p).split(".")[1][3:].isdigit()},
@@ -647,6 +715,13 @@ if lat_phases:
                 r["lat64k_%s_client_%s_ms" % (k, q)] = None if v is None else round(v / 1e3, 3)
     r["lat64k_kafka_client_p99_over_weir"] = ratio(r.get("lat64k_kafka_client_p99_ms"),
                                                    r.get("lat64k_weir_client_p99_ms"))
+    # The disk alone, replaying lat1's writes (see run_fio_floor).
+    for k in ("fresh", "written"):
+        fl = (doc["fio"] or {}).get("floor_" + k) or {}
+        r["disk_floor_%s_p50_us" % k] = fl.get("p50_us")
+        r["disk_floor_%s_p99_us" % k] = fl.get("p99_us")
+    r["lat64k_weir_server_p99_over_disk_floor"] = ratio(r.get("lat64k_weir_server_p99_us"),
+                                                        r.get("disk_floor_fresh_p99_us"))
 doc["ratios"] = r
 def goal(v, ok):
     return None if v is None else bool(ok(v))
@@ -657,7 +732,9 @@ doc["goals"] = {
                                                  lambda v: v >= 2),
     "weir_server_p99_le_500us": goal(r["weir_server_p99_us"], lambda v: v <= 500),
     "weir_server_p99_le_500us_64k_batches": goal(r.get("lat64k_weir_server_p99_le_us"),
-                                                 lambda v: v <= 500)}
+                                                 lambda v: v <= 500),
+    # Whether the disk itself can: its p99 for the same writes, no server.
+    "disk_floor_fresh_p99_le_500us": goal(r.get("disk_floor_fresh_p99_us"), lambda v: v <= 500)}
 json.dump(doc, open(out_path, "w"), indent=2)
 
 def f(v, fmt="%.1f"):
@@ -726,6 +803,12 @@ for t in doc["targets"]:
                       pq(d.get("append_latency")), pq(d.get("write_latency")),
                       f(d.get("bytes_per_fsync") and d["bytes_per_fsync"] / 1024, "%.0f"),
                       f(la[0], "%.2f")))
+for k in ("fresh", "written"):
+    fl = (doc["fio"] or {}).get("floor_" + k)
+    if fl:
+        lrows.append(("fio floor " + k, "lat1", "-", "-", "-", "-", "-", "-",
+                      "%.0f / %.0f" % (fl["p50_us"], fl["p99_us"]), "%.0f" % (fl["bs"] / 1024),
+                      "-"))
 if lrows:
     lw = [max(len(str(x[i])) for x in lrows + [lhdr]) for i in range(len(lhdr))]
     lline = lambda x: "  ".join(str(v).ljust(lw[i]) for i, v in enumerate(x))
@@ -765,7 +848,10 @@ EOF
   if has_target fio; then run_fio; fi
   if has_target weir; then
     run_weir
-    if has_target fio; then run_fio_matched; fi
+    if has_target fio; then
+      run_fio_matched
+      run_fio_floor
+    fi
   fi
   if has_target kafka; then run_kafka kafka; fi
   if has_target kafka-flush1; then run_kafka kafka-flush1 flush.messages=1; fi
