@@ -2,9 +2,21 @@
 # SPDX-License-Identifier: Apache-2.0
 # Configures and builds one flavour of Weir. Usage: ci/build.sh DIR [cmake -D...]
 # e.g. ci/build.sh build-asan -DWEIR_ASAN=ON -DWEIR_UBSAN=ON
+# weir-operator is built as it ships, on the minimal static libcurl
+# (ci/build-curl-min.sh, cached under ~/.cache/weir/): the build fails rather
+# than fall back to the system libcurl, unless -DWEIR_OPERATOR_STATIC=OFF|AUTO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:?usage: ci/build.sh DIR [cmake options]}
 shift
-cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+static=ON
+for a in "$@"; do
+  case "$a" in
+    -DWEIR_OPERATOR_STATIC=* | -DWEIR_OPERATOR_STATIC:*=*) static=${a#*=} ;;
+  esac
+done
+if [ "$static" != OFF ]; then
+  ci/build-curl-min.sh >/dev/null
+fi
+cmake -S . -B "$dir" -G Ninja -DWEIR_OPERATOR_STATIC=ON "$@" >/dev/null
 cmake --build "$dir" -j "$(nproc)"
