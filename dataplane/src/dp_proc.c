@@ -12,6 +12,7 @@
 #include "dp_http.h"
 #include "dp_metrics.h"
 #include "dp_pipe.h"
+#include "dp_proc_creds.h"
 #include "dp_ring.h"
 #include "dp_ser.h"
 #include "dp_udf.h"
@@ -191,6 +192,7 @@ struct proc {
     uint32_t ckpt_retain;
     char ckpt_dir[4096];
     int http_port;
+    dp_proc_creds_t creds; /* WEIR_KAFKA_* credentials, applied to every client */
 
     dp_pipe_t *pipe;
     dp_ckpt_t *ckpt;
@@ -371,7 +373,11 @@ static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *e
     char why[256];
 
     if (rd_kafka_conf_set(conf, k, v, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
-        snprintf(err, errlen, "librdkafka property %s=%s: %s", k, v, why);
+        /* librdkafka's reason can quote the value too: say nothing of a secret. */
+        if (dp_proc_creds_sensitive(k))
+            snprintf(err, errlen, "librdkafka property %s: value refused (redacted)", k);
+        else
+            snprintf(err, errlen, "librdkafka property %s=%s: %s", k, v, why);
         return -EINVAL;
     }
     return 0;
@@ -399,6 +405,12 @@ static int client_slot(proc_client_t *set, uint32_t *n, const json_t *cluster)
     return (int)(*n)++;
 }
 
+static const char *env_get(const char *name, void *ctx)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
 static int client_new(proc_t *p, proc_client_t *c, rd_kafka_type_t type, uint32_t idx, char *err,
                       size_t errlen)
 {
@@ -411,8 +423,11 @@ static int client_new(proc_t *p, proc_client_t *c, rd_kafka_type_t type, uint32_
 
     snprintf(id, sizeof(id), "weir-%s-%s%u", p->name, type == RD_KAFKA_CONSUMER ? "in" : "out",
              idx);
-    /* The spec's extra properties first: Weir's own settings below are what
-     * the guarantees rest on, so they win. */
+    /* Precedence, lowest first: the WEIR_KAFKA_* credentials from the
+     * environment; the spec's extra properties (the user wrote them for this
+     * cluster, so they override a Secret's defaults); Weir's own settings
+     * below, which the guarantees rest on, so they win. */
+    rc = dp_proc_creds_apply(&p->creds, conf, err, errlen);
     json_object_foreach ((json_t *)props, k, v) {
         if (rc == 0)
             rc = conf_set(conf, k, json_string_value(v), err, errlen);
@@ -461,9 +476,10 @@ static int client_new(proc_t *p, proc_client_t *c, rd_kafka_type_t type, uint32_
     c->rk = rd_kafka_new(type, conf, why, sizeof(why));
     if (c->rk == NULL) {
         rd_kafka_conf_destroy(conf);
-        snprintf(err, errlen, "librdkafka %s for %s: %s",
+        snprintf(err, errlen, "librdkafka %s for %s: %s%s",
                  type == RD_KAFKA_CONSUMER ? "consumer" : "producer",
-                 jstr(c->cluster, "bootstrap", "?"), why);
+                 jstr(c->cluster, "bootstrap", "?"), why,
+                 p->creds.n > 0 ? " (with the WEIR_KAFKA_* credentials from the environment)" : "");
         return -EINVAL;
     }
     if (type == RD_KAFKA_CONSUMER) {
@@ -2110,6 +2126,28 @@ int dp_proc_run(const dp_proc_config_t *cfg)
         goto out;
     }
     p->name = jstr(p->spec, "name", "processor");
+    rc = dp_proc_creds_from_env(&p->creds, env_get, NULL, err, sizeof(err));
+    if (rc != 0) {
+        wc_log(WC_LOG_ERROR, COMPONENT, "invalid Kafka credentials in the environment", "{s:s}",
+               "error", err);
+        code = rc == -EINVAL ? DP_PROC_EXIT_DATAERR : DP_PROC_EXIT_FAIL;
+        goto out;
+    }
+    if (p->creds.n > 0) {
+        json_t *from = json_array();
+
+        /* Names and non-secret values only: never the password. */
+        for (unsigned i = 0; i < p->creds.n; i++)
+            json_array_append_new(from,
+                                  json_pack("{s:s, s:s, s:s}", "property", p->creds.key[i], "from",
+                                            p->creds.var[i] ? p->creds.var[i] : "default", "value",
+                                            dp_proc_creds_sensitive(p->creds.key[i]) ||
+                                                    strcmp(p->creds.key[i], "ssl.ca.pem") == 0
+                                                ? "(set)"
+                                                : p->creds.value[i]));
+        wc_log(WC_LOG_INFO, COMPONENT, "Kafka credentials from the environment", "{s:o}",
+               "properties", from);
+    }
     p->spec_hash = dp_ckpt_spec_hash(p->spec);
     ck = json_object_get(p->spec, "checkpoint");
     p->ckpt_interval_ms = jint(ck, "intervalMs", 10000);
