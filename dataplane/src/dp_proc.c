@@ -251,6 +251,10 @@ struct proc {
     int stop_signal;
     bool output_lost; /* an output was given up: no checkpoint may claim its input */
     bool fatal;
+    /* The last authentication failure a client reported (loop thread), so
+     * that the start-up wait for topics names it instead of a bare
+     * "transport failure". */
+    char auth_error[256];
     _Atomic bool ready;
     _Atomic bool stopping;
     int64_t last_log_ms[8];
@@ -343,6 +347,8 @@ static void rk_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaqu
         p->fatal = true;
         return;
     }
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+        snprintf(p->auth_error, sizeof(p->auth_error), "%s", reason);
     if (log_allowed(p, LOGK_CLIENT))
         wc_log(WC_LOG_WARN, COMPONENT, "Kafka client error", "{s:s, s:s, s:s}", "client",
                rd_kafka_name(rk), "error", rd_kafka_err2name(err), "reason", reason);
@@ -1279,6 +1285,14 @@ static int topic_partitions(proc_t *p, rd_kafka_t *rk, const char *topic, const 
         if (md != NULL)
             rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(rkt);
+        /* Serve the producers' error callbacks (nothing is produced yet):
+         * an authentication failure then explains the wait. */
+        for (uint32_t i = 0; i < p->nproducers; i++)
+            rd_kafka_poll(p->producers[i].rk, 0);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            p->auth_error[0] = '\0'; /* the cluster answered: any earlier failure passed */
+        else if (p->auth_error[0] != '\0')
+            why = p->auth_error;
         if (n > 0) {
             if (attempt > 0)
                 wc_log(WC_LOG_INFO, COMPONENT, "topic found", "{s:s, s:s, s:i}", "role", what,

@@ -21,6 +21,10 @@ readonly STAMP="$LIBS/.weir-installed"
 
 readonly DEFAULT_PORT="${WEIR_KAFKA_PORT:-19092}"
 readonly DEFAULT_CONTROLLER_PORT="${WEIR_KAFKA_CONTROLLER_PORT:-$((DEFAULT_PORT + 1))}"
+# Optional SASL_PLAINTEXT listener with the PLAIN mechanism (off unless
+# WEIR_KAFKA_SASL_USERS lists "user:password" pairs, space-separated).
+readonly SASL_USERS="${WEIR_KAFKA_SASL_USERS:-}"
+readonly DEFAULT_SASL_PORT="${WEIR_KAFKA_SASL_PORT:-$((DEFAULT_PORT + 2))}"
 readonly START_TIMEOUT="${WEIR_KAFKA_START_TIMEOUT:-90}"
 readonly STOP_TIMEOUT="${WEIR_KAFKA_STOP_TIMEOUT:-30}"
 readonly BROKER_HEAP_OPTS="${WEIR_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
@@ -85,6 +89,8 @@ Misc:
   classpath               print the Java classpath (libs/*)
 
 Environment: WEIR_KAFKA_PORT (19092), WEIR_KAFKA_CONTROLLER_PORT (port+1),
+WEIR_KAFKA_SASL_USERS ("user:password ..." adds a SASL_PLAINTEXT/PLAIN listener
+on WEIR_KAFKA_SASL_PORT, default port+2; unset: no such listener),
 WEIR_KAFKA_START_TIMEOUT (90 s), WEIR_KAFKA_STOP_TIMEOUT (30 s),
 WEIR_KAFKA_HEAP_OPTS, WEIR_KAFKA_JVM_OPTS, WEIR_KAFKA_TOOL_OPTS, WEIR_JAVA,
 WEIR_CACHE_DIR (~/.cache/weir), WEIR_MAVEN_REPO_LOCAL (Maven local repo).
@@ -282,7 +288,7 @@ wait_ready() {
       return 1
     fi
     if grep -q 'Kafka Server started' "$dir/logs/server.log" 2>/dev/null &&
-      port_in_use "$port"; then
+      port_in_use "$port" && { [[ -z "${4:-}" ]] || port_in_use "$4"; }; then
       if "$HARNESS_SELF" broker-api-versions --bootstrap-server "127.0.0.1:$port" \
         >"$dir/logs/ready-check.log" 2>&1; then
         return 0
@@ -295,16 +301,33 @@ wait_ready() {
   return 1
 }
 
+# sasl_jaas: the PlainLoginModule line accepting every WEIR_KAFKA_SASL_USERS
+# pair. Names and passwords are restricted so that no JAAS quoting is needed.
+sasl_jaas() {
+  local jaas="org.apache.kafka.common.security.plain.PlainLoginModule required" u
+  local re='^[A-Za-z0-9._-]+:[^[:space:]"\\;]+$'
+  for u in $SASL_USERS; do
+    [[ "$u" =~ $re ]] ||
+      die "WEIR_KAFKA_SASL_USERS: \"${u%%:*}:...\" is not user:password (user [A-Za-z0-9._-]+, password without spaces, quotes, backslashes or ;)"
+    jaas+=" user_${u%%:*}=\"${u#*:}\""
+  done
+  printf '%s;\n' "$jaas"
+}
+
 cmd_start() {
-  local dir port="$DEFAULT_PORT" cport="$DEFAULT_CONTROLLER_PORT" pid
+  local dir port="$DEFAULT_PORT" cport="$DEFAULT_CONTROLLER_PORT" sport="" pid
   dir="$(instance_dir "${1:-}")"
   [[ "$port" =~ ^[0-9]+$ && "$cport" =~ ^[0-9]+$ ]] ||
     die "WEIR_KAFKA_PORT / WEIR_KAFKA_CONTROLLER_PORT must be numbers"
+  if [[ -n "$SASL_USERS" ]]; then
+    sport="$DEFAULT_SASL_PORT"
+    [[ "$sport" =~ ^[0-9]+$ ]] || die "WEIR_KAFKA_SASL_PORT must be a number"
+  fi
   pid="$(broker_pid "$dir")"
   [[ -z "$pid" ]] || die "a broker is already running from $dir (pid $pid); run: $0 stop $dir"
   local p
-  for p in "$port" "$cport"; do
-    ! port_in_use "$p" || die "port 127.0.0.1:$p is already in use (set WEIR_KAFKA_PORT / WEIR_KAFKA_CONTROLLER_PORT)"
+  for p in "$port" "$cport" $sport; do
+    ! port_in_use "$p" || die "port 127.0.0.1:$p is already in use (set WEIR_KAFKA_PORT / WEIR_KAFKA_CONTROLLER_PORT / WEIR_KAFKA_SASL_PORT)"
   done
 
   ensure_installed
@@ -315,9 +338,27 @@ cmd_start() {
   mkdir -p "$dir/data" "$dir/logs"
   sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$cport|g" \
     -e "s|@DATA_DIR@|$dir/data|g" "$ASSETS/server.properties.in" >"$dir/server.properties"
+  if [[ -n "$sport" ]]; then
+    # A third listener, SASL_PLAINTEXT with PLAIN only: it refuses clients
+    # that do not authenticate. Brokers and the controller keep PLAINTEXT.
+    local jaas
+    jaas="$(sasl_jaas)"
+    sed -i -e "/^listeners=/s|\$|,SASL_PLAINTEXT://127.0.0.1:$sport|" \
+      -e "/^advertised.listeners=/s|\$|,SASL_PLAINTEXT://127.0.0.1:$sport|" \
+      -e "/^listener.security.protocol.map=/s|\$|,SASL_PLAINTEXT:SASL_PLAINTEXT|" \
+      "$dir/server.properties"
+    cat >>"$dir/server.properties" <<EOF
+
+# SASL_PLAINTEXT listener from WEIR_KAFKA_SASL_USERS (kafka.sh start).
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=$jaas
+EOF
+  fi
   cat >"$dir/instance.env" <<EOF
 port=$port
 controller_port=$cport
+sasl_port=$sport
 EOF
 
   local -a log_opts=(-Dlog4j.configuration="file:$ASSETS/log4j.properties"
@@ -352,7 +393,7 @@ EOF
     </dev/null >"$dir/logs/stdout.log" 2>&1 &
   pid=$!
   printf '%s\n' "$pid" >"$dir/pid"
-  if ! wait_ready "$dir" "$pid" "$port"; then
+  if ! wait_ready "$dir" "$pid" "$port" "$sport"; then
     cmd_stop "$dir" >/dev/null 2>&1 || log "could not stop the failed broker (pid $pid)"
     die "Kafka broker failed to start (logs in $dir/logs)"
   fi
@@ -412,11 +453,12 @@ shell_quote() {
 }
 
 cmd_env() {
-  local dir port="$DEFAULT_PORT" cport="$DEFAULT_CONTROLLER_PORT"
+  local dir port="$DEFAULT_PORT" cport="$DEFAULT_CONTROLLER_PORT" sport=""
   dir="$(instance_dir "${1:-}")"
   if [[ -f "$dir/instance.env" ]]; then
     port="$(sed -n 's/^port=//p' "$dir/instance.env")"
     cport="$(sed -n 's/^controller_port=//p' "$dir/instance.env")"
+    sport="$(sed -n 's/^sasl_port=//p' "$dir/instance.env")"
   fi
   printf 'export WEIR_KAFKA_BOOTSTRAP=%s\n' "127.0.0.1:$port"
   printf 'export WEIR_KAFKA_CONTROLLER=%s\n' "127.0.0.1:$cport"
@@ -424,6 +466,9 @@ cmd_env() {
   printf 'export WEIR_KAFKA_VERSION=%s\n' "$KAFKA_VERSION"
   printf 'export WEIR_KAFKA_DIR=%s\n' "$(shell_quote "$dir")"
   printf 'export WEIR_KAFKA_HARNESS=%s\n' "$(shell_quote "$HARNESS_SELF")"
+  if [[ -n "$sport" ]]; then
+    printf 'export WEIR_KAFKA_SASL_BOOTSTRAP=%s\n' "127.0.0.1:$sport"
+  fi
 }
 
 cmd_logs() {
