@@ -10,7 +10,8 @@
 # wrong password must fail clearly: never ready, a log line naming the
 # authentication failure, a non-zero exit within a bound, and neither
 # password anywhere in its log (librdkafka debug logging on). A bad
-# WEIR_KAFKA_SECURITY_PROTOCOL fails start-up naming the variable.
+# WEIR_KAFKA_SECURITY_PROTOCOL fails start-up naming the variable, and so
+# does a CA that is not PEM (exit 65 both).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -301,6 +302,23 @@ main() {
   check "bad value: the error names WEIR_KAFKA_SECURITY_PROTOCOL" log_has \
     "$WORK/proc-badvalue.log" 'invalid Kafka credentials in the environment.*WEIR_KAFKA_SECURITY_PROTOCOL=\\"sasl_tls\\" is not a security protocol'
   check "bad value: no password in the log" no_secret_in "$WORK/proc-badvalue.log"
+
+  # ---- a CA that is no PEM: librdkafka refuses it at the first client
+  rc=0
+  WEIR_KAFKA_SECURITY_PROTOCOL=sasl_ssl WEIR_KAFKA_SSL_CA_PEM="not a certificate" \
+    WEIR_KAFKA_SASL_USERNAME="$USER_NAME" WEIR_KAFKA_SASL_PASSWORD="$PASSWORD" timeout 30 \
+    "$BIN" --role processor --spec "$WORK/spec-ok.json" --http-port 0 \
+    </dev/null >"$WORK/proc-badca.log" 2>&1 || rc=$?
+  if [[ "$rc" == 65 ]]; then
+    pass "CA not in PEM format: exit 65"
+  else
+    echo "exit status $rc" >"$WORK/last.log"
+    cat "$WORK/proc-badca.log" >>"$WORK/last.log"
+    fail "CA not in PEM format: exit 65" "$WORK/last.log"
+  fi
+  check "bad CA: the error names ssl.ca.pem and the environment" log_has \
+    "$WORK/proc-badca.log" '"cannot create a producer".*ssl.ca.pem.*WEIR_KAFKA_\* credentials from the environment'
+  check "bad CA: no password in the log" no_secret_in "$WORK/proc-badca.log"
 
   check "broker stops" "$KAFKA" stop "$BROKER_DIR"
   echo "proc_kafka_sasl: wall time $((SECONDS - t0))s"
