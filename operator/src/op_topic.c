@@ -4,11 +4,13 @@
 #include "op_topic.h"
 
 #include <librdkafka/rdkafka.h>
+#include <sasl/sasl.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,6 +21,19 @@ static int conf_opt(rd_kafka_conf_t *conf, const char *name, const char *value, 
                     size_t eslen)
 {
     return value && rd_kafka_conf_set(conf, name, value, es, eslen) != RD_KAFKA_CONF_OK;
+}
+
+/* librdkafka initializes Cyrus SASL on its first client, and Cyrus then
+ * loads every plugin it finds (with their own libcrypto, libdb...). The
+ * operator authenticates only with a username and password, which
+ * librdkafka does itself (PLAIN, SCRAM-SHA-256/512); Cyrus would serve only
+ * GSSAPI, which needs a keytab the operator never has. So Cyrus gets an
+ * empty plugin path: its built-in EXTERNAL stays, nothing is loaded. */
+static pthread_once_t sasl_once = PTHREAD_ONCE_INIT;
+
+static void sasl_no_plugins(void)
+{
+    sasl_set_path(SASL_PATH_TYPE_PLUGIN, "/nonexistent");
 }
 
 static rd_kafka_t *client(const char *bootstrap, const op_topic_auth_t *auth, int timeout_ms,
@@ -33,6 +48,7 @@ static rd_kafka_t *client(const char *bootstrap, const op_topic_auth_t *auth, in
         auth = &none;
     /* A username without a mechanism means SASL/PLAIN, as most clients do. */
     mech = auth->sasl_mechanism ? auth->sasl_mechanism : auth->username ? "PLAIN" : NULL;
+    pthread_once(&sasl_once, sasl_no_plugins);
     conf = rd_kafka_conf_new();
     snprintf(tmo, sizeof(tmo), "%d", timeout_ms);
     if (!conf || rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, es, sizeof(es)) ||
