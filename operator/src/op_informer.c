@@ -291,6 +291,9 @@ static void *watch_main(void *arg)
                 continue;
             }
             atomic_fetch_add(&inf->relists, 1);
+            /* Until the next relist this client only watches: its list
+             * connection would sit idle. */
+            op_kube_close_idle(k);
             replace(w, items);
             json_decref(items);
             pthread_mutex_lock(&inf->mu);

@@ -271,6 +271,17 @@ void op_kube_free(op_kube_t *k)
     free(k);
 }
 
+void op_kube_close_idle(op_kube_t *k)
+{
+    /* A fresh handle is the only way to close an easy handle's connection
+     * cache; on failure the old one stays. */
+    CURL *c = curl_easy_init();
+    if (!c)
+        return;
+    curl_easy_cleanup(k->curl);
+    k->curl = c;
+}
+
 const char *op_kube_namespace(const op_kube_t *k)
 {
     return k->cfg.namespace;
