@@ -16,7 +16,9 @@
 # `kubectl get statefulsets -w` stream, minus the client-side time just
 # before its POST (bash $EPOCHREALTIME, microseconds; each POST is one curl).
 # Memory is reported as VmRSS and its parts RssAnon (heap, stacks) and
-# RssFile (mapped shared libraries), plus the largest file mappings.
+# RssFile (mapped files: the binary and its shared libraries), plus the
+# largest file mappings, the binary's shared-library count (ldd) and whether
+# its libcurl is the static minimal one or the system's.
 # WEIR_OPBENCH_WORKERS (4) is --concurrent-reconciles. WEIR_OPBENCH_PERF=1
 # records the operator with `perf record -g` from the burst until every
 # StatefulSet exists (operator_bench_perf.txt: top symbols).
@@ -296,6 +298,14 @@ cpu_s=$(awk -v t="$cpu_ticks" -v c="$clk" 'BEGIN { printf "%.1f", t / c }')
 per_proc_kb=$(awk -v a="$rss_deps" -v b="$rss_ready" -v n="$COUNT" 'BEGIN { printf "%.1f", (b - a) / n }')
 per_proc_anon_kb=$(awk -v a="$anon_deps" -v b="$anon_ready" -v n="$COUNT" 'BEGIN { printf "%.1f", (b - a) / n }')
 
+# What the binary maps: the shipped build links libcurl statically
+# (ci/build-curl-min.sh), a fallback build the system's shared one.
+shared_libs=$(ldd "$OPERATOR" | grep -c -e '=>' -e 'ld-linux')
+if ldd "$OPERATOR" | grep -q 'libcurl\.so'; then
+  curl_variant="shared ($(ldd "$OPERATOR" | awk '/libcurl\.so/ { print $3 }'))"
+else
+  curl_variant="static (minimal: ci/build-curl-min.sh)"
+fi
 jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   --argjson rss_idle "$rss_idle" --argjson rss_deps "$rss_deps" --argjson rss_all "$rss_all" \
   --argjson rss_ready "$rss_ready" --argjson hwm "$hwm" --argjson ready "$nready" \
@@ -308,7 +318,9 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   --argjson na "$n_a" --argjson p50a "$p50_a" --argjson p90a "$p90_a" --argjson p99a "$p99_a" --argjson maxa "$max_a" \
   --argjson post "$post_p50" --argjson rate "$burst_rate" --argjson drain "$drain_s" --argjson readys "$ready_s" \
   --argjson cpu "$cpu_s" --arg queue "${queue:-}" --arg build "$BUILD" --arg host "$(uname -n)" --argjson ncpu "$(nproc)" \
+  --argjson nlibs "$shared_libs" --arg curlv "$curl_variant" \
   '{bench: "operator", build: $build, host: $host, cpus: $ncpu, processors: $count, kwok_nodes: $nodes,
+    shared_libraries: $nlibs, libcurl: $curlv,
     rss_kb: {idle: $rss_idle, with_streams: $rss_deps, all_statefulsets: $rss_all, all_ready: $rss_ready, peak: $hwm},
     rss_anon_kb: {idle: $ai, all_ready: $ar}, rss_file_kb: {idle: $fi, all_ready: $fr},
     rss_per_processor_kb: $per, rss_anon_per_processor_kb: $pera, workers: $workers, loadavg_end: $load,
@@ -323,6 +335,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
             rss_met: ($rss_ready <= 10240), rss_anon_met: ($ar <= 10240), p99_met: ($p99a <= 100)}}' >"$OUT/operator_bench.json"
 
 {
+  printf 'binary: %s shared libraries (ldd), libcurl %s\n' "$shared_libs" "$curl_variant"
   printf 'weir-operator bench: %d Processors (%d paced 0.5 s apart, %d burst), %d kwok nodes, %s CPUs, %s workers, load at end %s\n' \
     "$COUNT" "$PACED" "$((COUNT - PACED))" "$WEIR_K8S_NODES" "$(nproc)" "$WORKERS" "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf 'RSS kB: idle %s, with ClusterStream+2 Streams %s, all StatefulSets %s, all Ready %s, peak %s (%s kB per Processor)\n' \
