@@ -646,9 +646,10 @@ out:
 
 /* -------------------------------------------------------------- Processor -- */
 
-/* What was last applied for a Processor: r->applied maps its key to
- * [hash of the rendered children, generation of the StatefulSet the apply
- * returned, monotonic seconds]. A reconcile whose rendering hashes the same,
+/* What was last applied for a Processor: r->applied maps its key to the
+ * string "HASH GENERATION SECONDS" (hash of the rendered children,
+ * generation of the StatefulSet the apply returned, monotonic seconds; one
+ * string is ~100 B of heap, a [s, I, I] array ~350 B). A reconcile whose rendering hashes the same,
  * whose StatefulSet (from the informer) still has that generation, and whose
  * last apply is younger than APPLY_REFRESH_S skips the three applies and
  * reads readiness from the cache: a readiness flip or a Stream event then
@@ -669,20 +670,19 @@ static json_int_t mono_s(void)
 static json_t *applied_current(op_reconciler_t *r, const char *key, const char *hash,
                                const json_t *objects)
 {
-    const json_t *o, *e;
-    const char *h;
+    const json_t *o;
+    const char *e;
+    char h[17];
     size_t i;
     json_t *sts = NULL;
-    json_int_t gen = 0;
+    long long gen = 0, at = 0;
     bool same;
     if (!r->applied || !r->statefulsets)
         return NULL;
     pthread_mutex_lock(&applied_mu);
-    e = json_object_get(r->applied, key);
-    h = json_string_value(json_array_get(e, 0));
-    same = h && strcmp(h, hash) == 0 &&
-           mono_s() - json_integer_value(json_array_get(e, 2)) < APPLY_REFRESH_S;
-    gen = json_integer_value(json_array_get(e, 1));
+    e = json_string_value(json_object_get(r->applied, key));
+    same = e && sscanf(e, "%16s %lld %lld", h, &gen, &at) == 3 && strcmp(h, hash) == 0 &&
+           mono_s() - at < APPLY_REFRESH_S;
     pthread_mutex_unlock(&applied_mu);
     if (!same)
         return NULL;
@@ -694,7 +694,7 @@ static json_t *applied_current(op_reconciler_t *r, const char *key, const char *
             break;
         }
     }
-    if (sts && generation(sts) != gen) {
+    if (sts && (long long)generation(sts) != gen) {
         json_decref(sts);
         sts = NULL;
     }
@@ -709,8 +709,9 @@ static void applied_remember(op_reconciler_t *r, const char *key, const char *ha
         return;
     pthread_mutex_lock(&applied_mu);
     if (hash && sts)
-        json_object_set_new(r->applied, key,
-                            json_pack("[s, I, I]", hash, (json_int_t)generation(sts), mono_s()));
+        json_object_set_new(
+            r->applied, key,
+            json_sprintf("%s %lld %lld", hash, (long long)generation(sts), (long long)mono_s()));
     else
         json_object_del(r->applied, key);
     pthread_mutex_unlock(&applied_mu);
