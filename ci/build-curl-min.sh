@@ -80,7 +80,13 @@ apt_opts=(
 )
 echo "build-curl-min: fetching the source of curl $version"
 apt-get "${apt_opts[@]}" -qq update
-(cd "$work/src" && apt-get "${apt_opts[@]}" -qq source --download-only "curl=$version")
+if ! (cd "$work/src" && apt-get "${apt_opts[@]}" -qq source --download-only "curl=$version"); then
+  # Each suite serves only its current version: an installed libcurl4 older
+  # than the archive's has no source to fetch.
+  echo "build-curl-min: no source for curl $version; if the archive has a newer one, run" >&2
+  echo "  apt-get install --only-upgrade libcurl4 libcurl4-openssl-dev   (then retry)" >&2
+  exit 1
+fi
 dsc=$(ls "$work"/src/curl_*.dsc)
 dpkg-source --no-check -x "$dsc" "$work/curl" >/dev/null
 cd "$work/curl"

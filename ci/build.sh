@@ -4,7 +4,8 @@
 # e.g. ci/build.sh build-asan -DWEIR_ASAN=ON -DWEIR_UBSAN=ON
 # weir-operator is built as it ships, on the minimal static libcurl
 # (ci/build-curl-min.sh, cached under ~/.cache/weir/): the build fails rather
-# than fall back to the system libcurl, unless -DWEIR_OPERATOR_STATIC=OFF|AUTO.
+# than fall back to the system libcurl, unless -DWEIR_OPERATOR_STATIC=OFF (the
+# system's libraries) or =AUTO (static when the minimal libcurl can be built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:?usage: ci/build.sh DIR [cmake options]}
@@ -15,8 +16,10 @@ for a in "$@"; do
     -DWEIR_OPERATOR_STATIC=* | -DWEIR_OPERATOR_STATIC:*=*) static=${a#*=} ;;
   esac
 done
-if [ "$static" != OFF ]; then
-  ci/build-curl-min.sh >/dev/null
-fi
+case "${static^^}" in
+  OFF) ;;
+  AUTO) ci/build-curl-min.sh >/dev/null || echo "build.sh: no minimal libcurl; AUTO falls back to the system's" >&2 ;;
+  *) ci/build-curl-min.sh >/dev/null ;;
+esac
 cmake -S . -B "$dir" -G Ninja -DWEIR_OPERATOR_STATIC=ON "$@" >/dev/null
 cmake --build "$dir" -j "$(nproc)"

@@ -649,7 +649,7 @@ out:
 /* What was last applied for a Processor: r->applied maps its key to the
  * string "HASH GENERATION SECONDS" (hash of the rendered children,
  * generation of the StatefulSet the apply returned, monotonic seconds; one
- * string is ~100 B of heap, a [s, I, I] array ~350 B). A reconcile whose rendering hashes the same,
+ * string is ~208 B of heap, a [s, I, I] array ~400 B). A reconcile whose rendering hashes the same,
  * whose StatefulSet (from the informer) still has that generation, and whose
  * last apply is younger than APPLY_REFRESH_S skips the three applies and
  * reads readiness from the cache: a readiness flip or a Stream event then
