@@ -568,13 +568,14 @@ run_fio_matched() {
 # Disk latency floor: fio replays the write pattern of Weir's first 64 KiB
 # latency phase with no server in between: one job per partition, writes
 # of the size Weir committed per write (rounded to 4 KiB), O_DIRECT with
-# RWF_DSYNC as the store does, Poisson arrivals at Weir's measured disk
+# O_DSYNC (the kernel path of the store's RWF_DSYNC), Poisson arrivals at Weir's measured disk
 # rate split over the jobs. "fresh": new fallocated files, as the store's
 # segments are (each durable write also commits the unwritten-extent
 # conversion to the journal). "written": the same files written once
-# before, what zero-filled or recycled segments would give. No server can
-# answer faster than the disk under the same load, so the fresh floor bounds
-# the store's server-side latency from below.
+# before, what zero-filled or recycled segments would give. A request waits
+# at least for its own durable write, so the fresh floor's tail bounds the
+# store's server-side tail from below (not its median: Weir's writes are
+# not Poisson-paced, and a lucky one can beat fio's p50).
 fio_floor_run() { # fio_floor_run NAME BS JOBS RATE_PER_JOB SIZE_PER_JOB PREWRITE
   local name="$1" bs="$2" jobs="$3" rate="$4" size="$5" prewrite="$6" j
   local dir="$WORK/fio-floor"
