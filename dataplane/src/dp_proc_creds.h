@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "wc_kafka_creds.h"
+
 /** Environment variable names (operator/src/op_render.c writes them). */
 #define DP_PROC_ENV_SECURITY_PROTOCOL "WEIR_KAFKA_SECURITY_PROTOCOL"
 #define DP_PROC_ENV_SASL_MECHANISM "WEIR_KAFKA_SASL_MECHANISM"
@@ -20,19 +22,15 @@
 #define DP_PROC_ENV_SSL_CA_PEM "WEIR_KAFKA_SSL_CA_PEM"
 
 /** How many librdkafka properties a credentials set can hold. */
-#define DP_PROC_CREDS_MAX 5
+#define DP_PROC_CREDS_MAX WC_KAFKA_CREDS_MAX
 
 /**
- * The credentials to apply, as librdkafka property/value pairs in a fixed
- * order. Values are borrowed from whatever the getter returned (for
+ * The credentials to apply (wc_kafka_creds_t: librdkafka property/value
+ * pairs; `var` names the environment variable each came from, NULL for a
+ * default). Values are borrowed from whatever the getter returned (for
  * getenv: the process environment, which Weir never modifies).
  */
-typedef struct dp_proc_creds {
-    const char *key[DP_PROC_CREDS_MAX];   /**< librdkafka property name */
-    const char *value[DP_PROC_CREDS_MAX]; /**< its value (borrowed) */
-    const char *var[DP_PROC_CREDS_MAX];   /**< the variable it came from, or NULL (a default) */
-    unsigned n;                           /**< pairs in use */
-} dp_proc_creds_t;
+typedef wc_kafka_creds_t dp_proc_creds_t;
 
 /** A getenv-like lookup: the value of `name`, or NULL when unset. */
 typedef const char *(*dp_proc_creds_get_fn)(const char *name, void *ctx);
@@ -40,9 +38,10 @@ typedef const char *(*dp_proc_creds_get_fn)(const char *name, void *ctx);
 /**
  * Reads the five WEIR_KAFKA_* variables through `get` and fills `cr`.
  * Unset or empty variables set nothing; with none set, cr->n is 0. The
- * defaults follow the operator's admin client (op_topic.c): a username
- * without WEIR_KAFKA_SECURITY_PROTOCOL means sasl_plaintext (sasl_ssl when a
- * CA is given), without WEIR_KAFKA_SASL_MECHANISM it means PLAIN.
+ * rules and defaults are wc_kafka_creds_resolve's, the same the operator
+ * applies to the credentials Secret (op_reconcile.c load_auth): a username
+ * without WEIR_KAFKA_SECURITY_PROTOCOL means sasl_plaintext (sasl_ssl when
+ * a CA is given), a CA alone ssl, no WEIR_KAFKA_SASL_MECHANISM PLAIN.
  * Returns 0, or -EINVAL with a message naming the variable in `err`: an
  * unknown security protocol or mechanism, a username without a password
  * (or the reverse), SASL settings with a protocol that does not use SASL,

@@ -7,6 +7,7 @@
 #include "op_reconcile.h"
 
 #include "op_topic.h"
+#include "wc_kafka_creds.h"
 #include "wc_log.h"
 
 #include <errno.h>
@@ -284,26 +285,35 @@ static int load_auth(op_reconciler_t *r, const json_t *cs, op_topic_auth_t *auth
         snprintf(err, errlen, "credentials Secret %s/%s: %.512s", ns, name, e);
         return -1;
     }
-    auth->security_protocol = str_at(d, "security.protocol", NULL, NULL);
-    auth->sasl_mechanism = str_at(d, "sasl.mechanism", NULL, NULL);
-    auth->username = str_at(d, "username", NULL, NULL);
-    auth->password = str_at(d, "password", NULL, NULL);
-    auth->ca_pem = str_at(d, "ca.crt", NULL, NULL);
-    if (!auth->username != !auth->password ||
-        (!auth->username && !auth->security_protocol && !auth->ca_pem)) {
-        *reason = "InvalidCredentials";
-        snprintf(err, errlen,
-                 "credentials Secret %s/%s needs keys username and password (and optionally "
-                 "security.protocol, sasl.mechanism, ca.crt); it has %s%s%s",
-                 ns, name, auth->username ? "username" : "no username",
-                 auth->password ? ", password" : ", no password",
-                 auth->security_protocol ? ", security.protocol" : "");
-        json_decref(d);
-        memset(auth, 0, sizeof(*auth));
-        return -1;
+    {
+        /* The processor's rules (wc_kafka_creds), so a Secret the admin
+         * client accepts also starts the processor (WEIR_KAFKA_* from the
+         * same keys, op_render.c), with the same defaults. */
+        const char *const *keys = wc_kafka_creds_secret_keys;
+        const char *in[WC_KCRED_N];
+        wc_kafka_creds_t cr;
+        char why[256];
+        for (int i = 0; i < WC_KCRED_N; i++)
+            in[i] = str_at(d, keys[i], NULL, NULL);
+        if (!in[WC_KCRED_USERNAME] && !in[WC_KCRED_PASSWORD] && !in[WC_KCRED_PROTOCOL] &&
+            !in[WC_KCRED_CA_PEM])
+            snprintf(why, sizeof(why),
+                     "needs keys username and password, security.protocol or ca.crt "
+                     "(sasl.mechanism is optional); it has none of them");
+        else if (wc_kafka_creds_resolve(&cr, in, keys, why, sizeof(why)) == 0)
+            why[0] = '\0';
+        if (why[0] != '\0') {
+            *reason = "InvalidCredentials";
+            snprintf(err, errlen, "credentials Secret %s/%s: %s", ns, name, why);
+            json_decref(d);
+            return -1;
+        }
+        auth->security_protocol = wc_kafka_creds_get(&cr, "security.protocol");
+        auth->sasl_mechanism = wc_kafka_creds_get(&cr, "sasl.mechanisms");
+        auth->username = wc_kafka_creds_get(&cr, "sasl.username");
+        auth->password = wc_kafka_creds_get(&cr, "sasl.password");
+        auth->ca_pem = wc_kafka_creds_get(&cr, "ssl.ca.pem");
     }
-    if (auth->username && !auth->security_protocol)
-        auth->security_protocol = auth->ca_pem ? "sasl_ssl" : "sasl_plaintext";
     *keep = d;
     return 0;
 }

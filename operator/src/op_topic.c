@@ -55,7 +55,7 @@ static rd_kafka_t *client(const char *bootstrap, const op_topic_auth_t *auth, in
         rd_kafka_conf_set(conf, "socket.timeout.ms", tmo, es, sizeof(es)) ||
         rd_kafka_conf_set(conf, "log_level", "3", es, sizeof(es)) ||
         conf_opt(conf, "security.protocol", auth->security_protocol, es, sizeof(es)) ||
-        conf_opt(conf, "sasl.mechanism", auth->username ? mech : NULL, es, sizeof(es)) ||
+        conf_opt(conf, "sasl.mechanism", mech, es, sizeof(es)) ||
         conf_opt(conf, "sasl.username", auth->username, es, sizeof(es)) ||
         conf_opt(conf, "sasl.password", auth->password, es, sizeof(es)) ||
         conf_opt(conf, "ssl.ca.pem", auth->ca_pem, es, sizeof(es))) {

@@ -306,7 +306,10 @@ wait_ready() {
 sasl_jaas() {
   local jaas="org.apache.kafka.common.security.plain.PlainLoginModule required" u
   local re='^[A-Za-z0-9._-]+:[^[:space:]"\\;]+$'
-  for u in $SASL_USERS; do
+  local -a users
+  # read -ra: split on spaces without glob-expanding a password like a*b.
+  read -ra users <<<"$SASL_USERS"
+  for u in "${users[@]}"; do
     [[ "$u" =~ $re ]] ||
       die "WEIR_KAFKA_SASL_USERS: \"${u%%:*}:...\" is not user:password (user [A-Za-z0-9._-]+, password without spaces, quotes, backslashes or ;)"
     jaas+=" user_${u%%:*}=\"${u#*:}\""

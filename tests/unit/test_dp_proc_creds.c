@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Description: dp_proc_creds: WEIR_KAFKA_* environment to librdkafka
- * properties (defaults like the operator's admin client, unset and empty
+ * properties (the same rules and defaults as the operator's load_auth, unset and empty
  * variables), every bad-value path with the variable named and the
  * password never in the message, and the properties read back from a real
  * rd_kafka_conf_t. */
@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dp_proc_creds.h"
@@ -99,35 +100,96 @@ static void test_sasl_plain_all_set(void **state)
     rd_kafka_conf_destroy(conf);
 }
 
-/* Username and password only: sasl_plaintext and PLAIN, like op_topic.c. */
+/* The operator's load_auth (op_reconcile.c) calls wc_kafka_creds_resolve
+ * with the Secret's keys (wc_kafka_creds_secret_keys); the processor the
+ * same function with the WEIR_KAFKA_* values op_render.c maps those keys
+ * to. Every case must come out the same both ways: same pairs, or both
+ * refused (the operator with reason InvalidCredentials). */
+typedef struct same_case {
+    const char *in[WC_KCRED_N]; /* Secret values by input */
+    int rc;
+    const char *proto, *mech; /* expected security.protocol, sasl.mechanisms */
+    unsigned n;
+} same_case_t;
+
 static void test_defaults_like_operator(void **state)
 {
-    const char *env[] = {"WEIR_KAFKA_SASL_USERNAME=bob", "WEIR_KAFKA_SASL_PASSWORD=" SECRET,
-                         "WEIR_KAFKA_SECURITY_PROTOCOL=", NULL};
-    const char *env_ca[] = {"WEIR_KAFKA_SASL_USERNAME=bob", "WEIR_KAFKA_SASL_PASSWORD=" SECRET,
-                            "WEIR_KAFKA_SSL_CA_PEM=-----BEGIN CERTIFICATE-----", NULL};
-    const char *env_tls[] = {"WEIR_KAFKA_SSL_CA_PEM=-----BEGIN CERTIFICATE-----", NULL};
-    dp_proc_creds_t cr;
-    char err[256] = "";
+    static const same_case_t cases[] = {
+        /* username and password only: sasl_plaintext and PLAIN */
+        {{[WC_KCRED_USERNAME] = "bob", [WC_KCRED_PASSWORD] = SECRET},
+         0,
+         "sasl_plaintext",
+         "PLAIN",
+         4},
+        /* with a CA: sasl_ssl */
+        {{[WC_KCRED_USERNAME] = "bob", [WC_KCRED_PASSWORD] = SECRET, [WC_KCRED_CA_PEM] = "PEM"},
+         0,
+         "sasl_ssl",
+         "PLAIN",
+         5},
+        /* a CA alone: ssl (the operator used to stay on plaintext) */
+        {{[WC_KCRED_CA_PEM] = "PEM"}, 0, "ssl", NULL, 2},
+        /* a username on a protocol without SASL: refused (the operator
+         * used to accept it, librdkafka ignoring the username) */
+        {{[WC_KCRED_PROTOCOL] = "ssl", [WC_KCRED_USERNAME] = "bob", [WC_KCRED_PASSWORD] = SECRET},
+         -EINVAL,
+         NULL,
+         NULL,
+         0},
+        {{[WC_KCRED_PROTOCOL] = "plaintext",
+          [WC_KCRED_USERNAME] = "bob",
+          [WC_KCRED_PASSWORD] = SECRET},
+         -EINVAL,
+         NULL,
+         NULL,
+         0},
+        {{[WC_KCRED_PROTOCOL] = "plaintext"}, 0, "plaintext", NULL, 1},
+        {{[WC_KCRED_USERNAME] = "bob"}, -EINVAL, NULL, NULL, 0},
+    };
+    static const char *const envname[WC_KCRED_N] = {
+        DP_PROC_ENV_SECURITY_PROTOCOL, DP_PROC_ENV_SASL_MECHANISM, DP_PROC_ENV_SASL_USERNAME,
+        DP_PROC_ENV_SASL_PASSWORD, DP_PROC_ENV_SSL_CA_PEM};
 
     (void)state;
-    assert_int_equal(dp_proc_creds_from_env(&cr, get, env, err, sizeof(err)), 0);
-    assert_int_equal(cr.n, 4);
-    assert_string_equal(prop(&cr, "security.protocol"), "sasl_plaintext");
-    assert_string_equal(from(&cr, "security.protocol"), "default");
-    assert_string_equal(prop(&cr, "sasl.mechanisms"), "PLAIN");
-    assert_string_equal(from(&cr, "sasl.mechanisms"), "default");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const same_case_t *c = &cases[i];
+        char envbuf[WC_KCRED_N][128], err[256] = "", operr[256] = "";
+        const char *env[WC_KCRED_N + 1] = {NULL};
+        unsigned ne = 0;
+        dp_proc_creds_t cr;
+        wc_kafka_creds_t op;
+        int oprc;
 
-    assert_int_equal(dp_proc_creds_from_env(&cr, get, env_ca, err, sizeof(err)), 0);
-    assert_int_equal(cr.n, 5);
-    assert_string_equal(prop(&cr, "security.protocol"), "sasl_ssl");
-    assert_string_equal(prop(&cr, "ssl.ca.pem"), "-----BEGIN CERTIFICATE-----");
-
-    assert_int_equal(dp_proc_creds_from_env(&cr, get, env_tls, err, sizeof(err)), 0);
-    assert_int_equal(cr.n, 2);
-    assert_string_equal(prop(&cr, "security.protocol"), "ssl");
-    assert_null(prop(&cr, "sasl.mechanisms"));
-    assert_null(prop(&cr, "sasl.username"));
+        for (int k = 0; k < WC_KCRED_N; k++)
+            if (c->in[k] != NULL) {
+                snprintf(envbuf[k], sizeof(envbuf[k]), "%s=%s", envname[k], c->in[k]);
+                env[ne++] = envbuf[k];
+            }
+        oprc = wc_kafka_creds_resolve(&op, c->in, wc_kafka_creds_secret_keys, operr, sizeof(operr));
+        assert_int_equal(dp_proc_creds_from_env(&cr, get, env, err, sizeof(err)), c->rc);
+        if (oprc != c->rc)
+            fail_msg("case %zu: operator %d (%s), processor %d", i, oprc, operr, c->rc);
+        if (c->rc != 0) {
+            /* The operator's message names the Secret's keys. */
+            assert_non_null(strstr(operr, "username"));
+            assert_null(strstr(operr, "WEIR_KAFKA_"));
+            continue;
+        }
+        assert_int_equal(cr.n, c->n);
+        assert_int_equal(op.n, c->n);
+        for (unsigned k = 0; k < cr.n; k++) {
+            assert_string_equal(cr.key[k], op.key[k]);
+            assert_string_equal(cr.value[k], op.value[k]);
+        }
+        assert_string_equal(prop(&cr, "security.protocol"), c->proto);
+        if (c->mech != NULL)
+            assert_string_equal(prop(&cr, "sasl.mechanisms"), c->mech);
+        else
+            assert_null(prop(&cr, "sasl.mechanisms"));
+        assert_string_equal(from(&cr, "security.protocol"),
+                            c->in[WC_KCRED_PROTOCOL] ? DP_PROC_ENV_SECURITY_PROTOCOL : "default");
+        assert_string_equal(wc_kafka_creds_get(&op, "security.protocol"), c->proto);
+    }
 }
 
 /* Each case: the environment, and words the error must contain. */
@@ -184,7 +246,8 @@ static void test_bad_values(void **state)
 
 /* A value librdkafka itself refuses (here: a property name it does not
  * know, standing in for a build without SASL) names the variable, and for
- * a secret, not the value. */
+ * a secret neither the value nor librdkafka's reason (which for other
+ * properties quotes the value, as the second half shows). */
 static void test_apply_refused(void **state)
 {
     dp_proc_creds_t cr = {
@@ -198,8 +261,9 @@ static void test_apply_refused(void **state)
 
     (void)state;
     assert_int_equal(dp_proc_creds_apply(&cr, conf, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "WEIR_KAFKA_SASL_PASSWORD"));
-    assert_null(strstr(err, SECRET));
+    assert_string_equal(err,
+                        "WEIR_KAFKA_SASL_PASSWORD (librdkafka sasl.password.nonexistent): value "
+                        "refused");
     cr.key[0] = cr.key[1];
     cr.value[0] = cr.value[1];
     cr.var[0] = cr.var[1];
@@ -207,6 +271,8 @@ static void test_apply_refused(void **state)
     assert_int_equal(dp_proc_creds_apply(&cr, conf, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "WEIR_KAFKA_SECURITY_PROTOCOL"));
     assert_non_null(strstr(err, "security.protocol"));
+    /* Not a secret: librdkafka's reason, value and all, is kept. */
+    assert_non_null(strstr(err, "bogus"));
     rd_kafka_conf_destroy(conf);
 }
 
