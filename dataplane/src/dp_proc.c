@@ -86,6 +86,7 @@ typedef struct proc_client {
     rd_kafka_queue_t *queue; /* consumers: the consumer queue */
     const json_t *cluster;   /* borrowed from the spec */
     char *key;               /* canonical cluster JSON, to share clients */
+    bool assigned;           /* consumers: rd_kafka_assign done (records may come) */
 } proc_client_t;
 
 typedef struct proc_output {
@@ -1289,6 +1290,25 @@ static int topic_partitions(proc_t *p, rd_kafka_t *rk, const char *topic, const 
          * an authentication failure then explains the wait. */
         for (uint32_t i = 0; i < p->nproducers; i++)
             rd_kafka_poll(p->producers[i].rk, 0);
+        /* And the consumers' not yet assigned (rd_kafka_poll on a consumer
+         * is wrong: its main queue is redirected to the consumer queue).
+         * Serving that queue calls the error callback or hands an error
+         * back as a message; before rd_kafka_assign it holds no records,
+         * so nothing is lost: keep the authentication failure. */
+        for (uint32_t i = 0; i < p->nconsumers; i++) {
+            rd_kafka_message_t *em[8];
+            ssize_t k;
+
+            if (p->consumers[i].assigned || p->consumers[i].queue == NULL)
+                continue;
+            k = rd_kafka_consume_batch_queue(p->consumers[i].queue, 0, em, 8);
+            for (ssize_t j = 0; j < k; j++) {
+                if (em[j]->err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+                    snprintf(p->auth_error, sizeof(p->auth_error), "%s",
+                             rd_kafka_message_errstr(em[j]));
+                rd_kafka_message_destroy(em[j]);
+            }
+        }
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             p->auth_error[0] = '\0'; /* the cluster answered: any earlier failure passed */
         else if (p->auth_error[0] != '\0')
@@ -1508,6 +1528,7 @@ static int assign_inputs(proc_t *p)
                    rd_kafka_err2str(e), "partitions", desc);
             return DP_PROC_EXIT_FAIL;
         }
+        p->consumers[c].assigned = true;
         wc_log(WC_LOG_INFO, COMPONENT, "assigned partitions", "{s:s, s:o}", "bootstrap",
                jstr(p->consumers[c].cluster, "bootstrap", "?"), "partitions", desc);
     }

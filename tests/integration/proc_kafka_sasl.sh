@@ -6,7 +6,11 @@
 # the credentials the way the operator renders them (WEIR_KAFKA_* environment,
 # docs/internals/operator-render.md) and must move N records from the input
 # to the output topic exactly once, and one bad record to the dead-letter
-# topic (a second producer: its cluster differs by a spec property). Then a
+# topic (a second producer: its cluster differs by a spec property). The
+# spec's properties win over the environment (a wrong WEIR_KAFKA_SASL_PASSWORD,
+# the right sasl.password in the spec), a consumer's authentication failure
+# is named while it waits for its topics, and a secret spec property
+# librdkafka refuses is reported without its value. Then a
 # wrong password must fail clearly: never ready, a log line naming the
 # authentication failure, a non-zero exit within a bound, and neither
 # password anywhere in its log (librdkafka debug logging on). A bad
@@ -21,8 +25,9 @@ readonly BUILD_DIR="${WEIR_BUILD_DIR:-$ROOT/build}"
 readonly BIN="${WEIR_STORE_BIN:-$BUILD_DIR/dataplane/weir-dataplane}"
 readonly N=500
 # Fixed ports (20255-20289): PLAINTEXT 20260, controller 20261, SASL 20262,
-# processor HTTP 20265 (good password), 20266 (wrong password).
-readonly PORT=20260 CPORT=20261 SASL_PORT=20262 HTTP_OK=20265 HTTP_BAD=20266
+# processor HTTP 20265 (good password), 20266 (wrong password), 20267 (only
+# the consumer's password wrong).
+readonly PORT=20260 CPORT=20261 SASL_PORT=20262 HTTP_OK=20265 HTTP_BAD=20266 HTTP_CONS=20267
 readonly SASL_BOOT="127.0.0.1:$SASL_PORT"
 readonly USER_NAME=weir-proc PASSWORD=Weir-S3cret-7741 WRONG=Wr0ng-Pa55-9912
 readonly IN_TOPIC=proc-sasl-in OUT_TOPIC=proc-sasl-out DLQ_TOPIC=proc-sasl-dlq
@@ -86,15 +91,16 @@ create_topics() {
   done
 }
 
-# write_spec FILE EXTRA_INPUT_PROPERTIES
+# write_spec FILE EXTRA_INPUT_PROPERTIES [PROPERTIES_OF_EVERY_CLUSTER [NAME]]
 write_spec() {
+  local all="${3:-}" name="${4:-proc-sasl}"
   cat >"$1" <<EOF
 {
   "version": 1,
-  "name": "proc-sasl",
+  "name": "$name",
   "inputs": [{
     "name": "events", "topic": "$IN_TOPIC",
-    "cluster": {"protocol": "kafka", "bootstrap": "$SASL_BOOT", "properties": {$2}},
+    "cluster": {"protocol": "kafka", "bootstrap": "$SASL_BOOT", "properties": {$2${2:+${all:+, }}$all}},
     "partitions": {"count": 2}, "format": "json", "startOffset": "earliest"
   }],
   "operators": [
@@ -102,11 +108,11 @@ write_spec() {
   ],
   "outputs": [
     {"name": "out", "from": "doubled", "topic": "$OUT_TOPIC",
-     "cluster": {"protocol": "kafka", "bootstrap": "$SASL_BOOT"}}
+     "cluster": {"protocol": "kafka", "bootstrap": "$SASL_BOOT", "properties": {$all}}}
   ],
   "deadLetter": {"topic": "$DLQ_TOPIC",
     "cluster": {"protocol": "kafka", "bootstrap": "$SASL_BOOT",
-                "properties": {"client.rack": "weir-dlq"}}},
+                "properties": {"client.rack": "weir-dlq"${all:+, }$all}}},
   "checkpoint": {"dir": "$WORK/ckpt-${1##*/}", "intervalMs": 500}
 }
 EOF
@@ -265,6 +271,66 @@ main() {
     fail "SIGTERM, status 0" "$WORK/last.log"
   fi
   check "the password is not in the processor's log" no_secret_in "$WORK/proc-ok.log"
+
+  # ---- precedence: the spec's properties win over the environment. A
+  # wrong WEIR_KAFKA_SASL_PASSWORD, the right sasl.password in every
+  # cluster's properties: it must work (fails if client_new applied the
+  # environment after the spec). A new name and checkpoint: it reads the
+  # input again, so the output gets N more records.
+  write_spec "$WORK/spec-prec.json" "" "\"sasl.password\": \"$PASSWORD\"" proc-sasl-prec
+  WEIR_KAFKA_SASL_USERNAME="$USER_NAME" WEIR_KAFKA_SASL_PASSWORD="$WRONG" \
+    "$BIN" --role processor --spec "$WORK/spec-prec.json" --http-port "$HTTP_OK" \
+    </dev/null >"$WORK/proc-prec.log" 2>&1 &
+  PROC_PID=$!
+  check "precedence: wrong env password, right spec sasl.password: ready" \
+    wait_for 60 ready "$HTTP_OK"
+  check "precedence: the input read again reaches the output ($((2 * N)) records)" \
+    wait_for 60 out_count_at_least "$((2 * N))"
+  check "precedence: the bad record reaches the dead-letter topic again" \
+    wait_for 60 dlq_count_at_least 2
+  check "precedence: no authentication failure logged" \
+    bash -c "! grep -q 'Authentication failed' '$WORK/proc-prec.log'"
+  if proc_term >"$WORK/last.log" 2>&1; then
+    pass "precedence: SIGTERM, status 0"
+  else
+    fail "precedence: SIGTERM, status 0" "$WORK/last.log"
+  fi
+  check "precedence: no password in the log" no_secret_in "$WORK/proc-prec.log"
+
+  # ---- only the consumer fails to authenticate (a wrong sasl.password in
+  # the input's properties, the right one in the environment for the
+  # producers): the start-up wait must still name the authentication
+  # failure, so the consumers' errors are served too, not only the
+  # producers'.
+  write_spec "$WORK/spec-cons.json" "\"sasl.password\": \"$WRONG\"" "" proc-sasl-cons
+  WEIR_KAFKA_SASL_USERNAME="$USER_NAME" WEIR_KAFKA_SASL_PASSWORD="$PASSWORD" \
+    "$BIN" --role processor --spec "$WORK/spec-cons.json" --http-port "$HTTP_CONS" \
+    </dev/null >"$WORK/proc-cons.log" 2>&1 &
+  PROC_PID=$!
+  check "consumer only: the input wait names the authentication failure (30 s)" \
+    wait_for 30 log_has "$WORK/proc-cons.log" '"waiting for topic".*"role":"input".*"error":"[^"]*Authentication failed'
+  check "consumer only: /readyz says not ready" not_ready "$HTTP_CONS"
+  kill -TERM "$PROC_PID"
+  wait "$PROC_PID" || :
+  PROC_PID=""
+  check "consumer only: no password in the log" no_secret_in "$WORK/proc-cons.log"
+
+  # ---- a secret spec property librdkafka refuses: its value and
+  # librdkafka's reason (which quotes values) stay out of the error.
+  write_spec "$WORK/spec-jaas.json" "\"sasl.jaas.config\": \"$PASSWORD\""
+  rc=0
+  timeout 30 "$BIN" --role processor --spec "$WORK/spec-jaas.json" --http-port 0 \
+    </dev/null >"$WORK/proc-jaas.log" 2>&1 || rc=$?
+  if [[ "$rc" == 65 ]]; then
+    pass "refused secret spec property: exit 65"
+  else
+    echo "exit status $rc" >"$WORK/last.log"
+    cat "$WORK/proc-jaas.log" >>"$WORK/last.log"
+    fail "refused secret spec property: exit 65" "$WORK/last.log"
+  fi
+  check "refused secret spec property: the error names it, redacted" log_has \
+    "$WORK/proc-jaas.log" 'librdkafka property sasl.jaas.config: value refused (redacted)'
+  check "refused secret spec property: no password in the log" no_secret_in "$WORK/proc-jaas.log"
 
   # ---- a wrong password: fails clearly, leaks nothing. librdkafka debug
   # logging (security, broker, conf) is on and WEIR_LOG_LEVEL=debug lets it
