@@ -233,6 +233,7 @@ spec:
     replicas: 2
 YAML
 cond_msg() { jp "$1" "$2" ${3:+-n "$3"} -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}'; }
+cond_msg_has() { [[ "$(cond_msg "$1" "$2" "$3")" == *"$4"* ]]; } # KIND NAME NS TEXT
 # Applied is not ready: the PVCs of fast-ssd bind to nothing yet, so the
 # store pods cannot be scheduled.
 wait_for 30 "ClusterStream edge Ready=False ClusterStreamNotReady" ready_is clusterstream edge "" False ClusterStreamNotReady
@@ -320,6 +321,18 @@ wait_for 30 "ClusterStream secured Ready=False CredentialsNotFound" ready_is clu
   fail "secured message: '$(cond_msg clusterstream secured)'"
 kubectl create secret generic secured-creds -n weir-system --save-config --from-literal=username=alice >/dev/null
 wait_for 60 "ClusterStream secured Ready=False InvalidCredentials (no password)" ready_is clusterstream secured "" False InvalidCredentials
+# The rules the processor applies too (wc_kafka_creds): SASL keys on a
+# protocol without SASL are refused, not silently ignored by librdkafka.
+kubectl create secret generic secured-creds -n weir-system --from-literal=username=alice \
+  --from-literal=password=s3cret-value --from-literal=security.protocol=plaintext \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+wait_for 60 "ClusterStream secured InvalidCredentials: username on plaintext" \
+  cond_msg_has clusterstream secured "" "does not use SASL"
+ready_is clusterstream secured "" False InvalidCredentials ||
+  fail "username on plaintext: not InvalidCredentials: $(cond_msg clusterstream secured)"
+if kubectl get clusterstream secured -o yaml | grep -q s3cret-value; then
+  fail "the password reached the ClusterStream's status"
+fi
 # SASL/PLAIN against the store, which does not speak SASL: CreateTopics must
 # fail, which proves the Secret's settings reached librdkafka.
 kubectl create secret generic secured-creds -n weir-system --from-literal=username=alice \
