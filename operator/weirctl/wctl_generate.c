@@ -36,23 +36,12 @@ static const char usage[] =
     "Progress: one JSON line per second on stderr; a summary at the end.\n";
 
 static volatile sig_atomic_t interrupted;
-static long long failed;
+static wctl_kafka_delivery_t dlv = {.cmd = "generate"};
 
 static void on_signal(int sig)
 {
     (void)sig;
     interrupted = 1;
-}
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (failed < 5)
-            fprintf(stderr, "weirctl generate: delivery failed: %s\n", rd_kafka_err2str(m->err));
-        failed++;
-    }
 }
 
 static long long mono_us(void)
@@ -206,7 +195,7 @@ int wctl_generate_main(int argc, char **argv)
 
         if (bootstrap == NULL)
             bootstrap = wctl_kafka_default_bootstrap(bbuf, sizeof(bbuf));
-        rk = wctl_kafka_new(RD_KAFKA_PRODUCER, bootstrap, props, on_delivery, err, sizeof(err));
+        rk = wctl_kafka_new(RD_KAFKA_PRODUCER, bootstrap, props, &dlv, err, sizeof(err));
         if (rk == NULL) {
             fprintf(stderr, "weirctl generate: %s\n", err);
             goto out;
@@ -243,7 +232,7 @@ int wctl_generate_main(int argc, char **argv)
             }
             if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 fprintf(stderr, "weirctl generate: %s\n", rd_kafka_err2str(e));
-                failed++;
+                dlv.failed++;
             }
             rd_kafka_poll(rk, 0);
         }
@@ -270,7 +259,7 @@ int wctl_generate_main(int argc, char **argv)
     if (print)
         fflush(stdout);
     if (rk != NULL && rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        failed += rd_kafka_outq_len(rk);
+        dlv.failed += rd_kafka_outq_len(rk);
         fprintf(stderr, "weirctl generate: records left undelivered after 30 s\n");
     }
     {
@@ -279,9 +268,9 @@ int wctl_generate_main(int argc, char **argv)
         fprintf(stderr,
                 "{\"msg\":\"done\",\"kind\":\"%s\",\"topic\":\"%s\",\"generated\":%lld,"
                 "\"failed\":%lld,\"seconds\":%.2f,\"records_per_sec\":%.0f}\n",
-                argv[1], topic ? topic : "-", produced, failed, s, s > 0 ? produced / s : 0.0);
+                argv[1], topic ? topic : "-", produced, dlv.failed, s, s > 0 ? produced / s : 0.0);
     }
-    rc = failed == 0 ? 0 : 1;
+    rc = dlv.failed == 0 ? 0 : 1;
 out:
     if (rk != NULL)
         rd_kafka_destroy(rk);

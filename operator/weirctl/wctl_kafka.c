@@ -39,9 +39,22 @@ static void quiet_logger(const rd_kafka_t *rk, int level, const char *fac, const
     (void)buf;
 }
 
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    wctl_kafka_delivery_t *d = opaque;
+
+    (void)rk;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        d->delivered++;
+        return;
+    }
+    if (d->failed < 5)
+        fprintf(stderr, "weirctl %s: delivery failed: %s\n", d->cmd, rd_kafka_err2str(m->err));
+    d->failed++;
+}
+
 rd_kafka_t *wctl_kafka_new(rd_kafka_type_t type, const char *bootstrap, const char *const *props,
-                           void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *), char *err,
-                           size_t errlen)
+                           wctl_kafka_delivery_t *delivery, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *lvl = getenv("WEIR_LOG_LEVEL");
@@ -58,8 +71,10 @@ rd_kafka_t *wctl_kafka_new(rd_kafka_type_t type, const char *bootstrap, const ch
          rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK ||
          rd_kafka_conf_set(conf, "enable.partition.eof", "false", err, errlen) != RD_KAFKA_CONF_OK))
         goto fail;
-    if (dr != NULL)
-        rd_kafka_conf_set_dr_msg_cb(conf, dr);
+    if (delivery != NULL) {
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        rd_kafka_conf_set_opaque(conf, delivery);
+    }
     if (lvl == NULL || strcmp(lvl, "debug") != 0)
         rd_kafka_conf_set_log_cb(conf, quiet_logger);
     for (size_t i = 0; props && props[i]; i++) {

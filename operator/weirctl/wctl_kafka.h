@@ -23,16 +23,23 @@
  */
 const char *wctl_kafka_default_bootstrap(char *buf, size_t len);
 
+/** A producing command's delivery reports, counted by wctl_kafka_new's client. */
+typedef struct wctl_kafka_delivery {
+    const char *cmd;     /**< "produce", "generate": names the command in failure lines */
+    long long delivered; /**< records the cluster acknowledged */
+    long long failed;    /**< records it refused (the first 5 are printed to stderr) */
+} wctl_kafka_delivery_t;
+
 /**
  * A new client (RD_KAFKA_PRODUCER or RD_KAFKA_CONSUMER) for `bootstrap`,
  * with `props` ("key=value" strings, NULL-terminated, may be NULL) applied
  * after weirctl's settings. Librdkafka's logs are quiet unless
- * WEIR_LOG_LEVEL=debug. `dr` (may be NULL) is a producer's delivery report
- * callback. NULL with the reason in `err`.
+ * WEIR_LOG_LEVEL=debug. With `delivery` (a producer's; may be NULL), delivery
+ * reports are counted into it while the client is polled. NULL with the
+ * reason in `err`.
  */
 rd_kafka_t *wctl_kafka_new(rd_kafka_type_t type, const char *bootstrap, const char *const *props,
-                           void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *), char *err,
-                           size_t errlen);
+                           wctl_kafka_delivery_t *delivery, char *err, size_t errlen);
 
 /**
  * Waits until `rk`'s cluster answers a Metadata request, for up to

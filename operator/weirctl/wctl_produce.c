@@ -19,20 +19,7 @@ static const char usage[] =
 #define HEADERS_MAX 64
 #define PROPS_MAX 64
 
-static int delivered, failed;
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (failed < 5)
-            fprintf(stderr, "weirctl produce: delivery failed: %s\n", rd_kafka_err2str(m->err));
-        failed++;
-    } else {
-        delivered++;
-    }
-}
+static wctl_kafka_delivery_t dlv = {.cmd = "produce"};
 
 int wctl_produce_main(int argc, char **argv)
 {
@@ -109,7 +96,7 @@ int wctl_produce_main(int argc, char **argv)
         for (int i = 0; i < np - 3; i++)
             ordered[k++] = props[i];
         ordered[k] = NULL;
-        rk = wctl_kafka_new(RD_KAFKA_PRODUCER, bootstrap, ordered, on_delivery, err, sizeof(err));
+        rk = wctl_kafka_new(RD_KAFKA_PRODUCER, bootstrap, ordered, &dlv, err, sizeof(err));
     }
     if (rk == NULL) {
         fprintf(stderr, "weirctl produce: %s\n", err);
@@ -166,7 +153,7 @@ int wctl_produce_main(int argc, char **argv)
             if (hdrs != NULL)
                 rd_kafka_headers_destroy(hdrs);
             fprintf(stderr, "weirctl produce: line %lld: %s\n", lines + 1, rd_kafka_err2str(e));
-            failed++;
+            dlv.failed++;
         }
         lines++;
         rd_kafka_poll(rk, 0);
@@ -174,10 +161,11 @@ int wctl_produce_main(int argc, char **argv)
     if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         fprintf(stderr, "weirctl produce: %d records not delivered within 30 s\n",
                 rd_kafka_outq_len(rk));
-        failed += rd_kafka_outq_len(rk);
+        dlv.failed += rd_kafka_outq_len(rk);
     }
-    fprintf(stderr, "{\"topic\":\"%s\",\"produced\":%d,\"failed\":%d}\n", topic, delivered, failed);
-    rc = failed == 0 ? 0 : 1;
+    fprintf(stderr, "{\"topic\":\"%s\",\"produced\":%lld,\"failed\":%lld}\n", topic, dlv.delivered,
+            dlv.failed);
+    rc = dlv.failed == 0 ? 0 : 1;
 out:
     free(line);
     if (in != NULL && in != stdin)
