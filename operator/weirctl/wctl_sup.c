@@ -148,6 +148,17 @@ static void free_strv(char **v)
     free(v);
 }
 
+/* Frees a child's record (its process and fd are the caller's). */
+static void child_free(child_t *c)
+{
+    free(c->name);
+    free_strv(c->argv);
+    free_strv(c->envp);
+    free(c->cwd);
+    free(c->buf);
+    free(c);
+}
+
 static void event(wctl_sup_t *s, const char *level, const char *msg, const child_t *c,
                   const char *extra_key, long long extra)
 {
@@ -285,12 +296,7 @@ int wctl_sup_add(wctl_sup_t *s, const wctl_child_spec_t *spec)
     s->c[s->n] = c;
     return s->n++;
 fail:
-    free(c->name);
-    free_strv(c->argv);
-    free_strv(c->envp);
-    free(c->cwd);
-    free(c->buf);
-    free(c);
+    child_free(c);
     return r;
 }
 
@@ -538,12 +544,7 @@ void wctl_sup_free(wctl_sup_t *s)
         }
         if (c->fd >= 0)
             close(c->fd);
-        free(c->name);
-        free_strv(c->argv);
-        free_strv(c->envp);
-        free(c->cwd);
-        free(c->buf);
-        free(c);
+        child_free(c);
     }
     close(s->sfd);
     sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
