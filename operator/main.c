@@ -4,6 +4,7 @@
  * informers, queue and reconcilers live in op_core
  * (docs/internals/operator.md). */
 #include "dp_http.h"
+#include "dp_metrics.h"
 #include "op_informer.h"
 #include "op_kube.h"
 #include "op_queue.h"
@@ -48,6 +49,8 @@ typedef struct flags {
 
 static atomic_bool g_stop;
 static atomic_bool g_leader;
+/* Every worker records into these (dp_hist: atomic adds); /metrics reads. */
+static dp_hist_t g_queue_wait, g_reconcile_time;
 
 static void on_signal(int sig)
 {
@@ -55,11 +58,16 @@ static void on_signal(int sig)
     atomic_store(&g_stop, true);
 }
 
-static uint64_t now_ms(void)
+static uint64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+    return now_ns() / 1000000u;
 }
 
 static void sleep_ms(uint64_t ms)
@@ -222,24 +230,28 @@ static void *reconcile_main(void *arg)
     char key[OP_QUEUE_KEY_MAX];
     op_reconcile_bind_client(w->kube);
     while (!atomic_load(&g_stop)) {
-        uint64_t after = 0;
+        uint64_t after = 0, waited = 0, t0;
         int rc;
         if (!atomic_load(&g_leader)) {
             sleep_ms(200);
             continue;
         }
-        rc = op_queue_get(r->queue, key, sizeof(key), 500);
+        rc = op_queue_get(r->queue, key, sizeof(key), 500, &waited);
         if (rc < 0)
             break;
         if (rc == 0)
             continue;
+        dp_hist_record_ns(&g_queue_wait, waited);
         /* Leadership may have been lost while waiting: give the key back. */
         if (!atomic_load(&g_leader)) {
             op_queue_done(r->queue, key);
             op_queue_add(r->queue, key);
             continue;
         }
-        if (op_reconcile_key(r, key, &after) != 0) {
+        t0 = now_ns();
+        rc = op_reconcile_key(r, key, &after);
+        dp_hist_record_ns(&g_reconcile_time, now_ns() - t0);
+        if (rc != 0) {
             wc_log(WC_LOG_INFO, "operator", "reconcile failed, retrying", "{s:s, s:I}", "key", key,
                    "delay_ms", (json_int_t)op_queue_next_delay_ms(r->queue, key));
             op_queue_add_rate_limited(r->queue, key);
@@ -291,6 +303,29 @@ static int http_render(dp_mbuf_t *out, void *ctx)
         snprintf(labels, sizeof(labels), "resource=\"%s\"", op_informer_plural(c->infs[i]));
         rc = dp_metrics_gauge(out, "weir_operator_cache_objects", NULL, labels,
                               (int64_t)op_informer_size(c->infs[i]));
+    }
+    if (rc == 0)
+        rc = dp_metrics_hist(out, "weir_operator_queue_wait_seconds",
+                             "How long a key was ready in the work queue before a worker took it",
+                             NULL, &g_queue_wait);
+    if (rc == 0)
+        rc = dp_metrics_hist(out, "weir_operator_reconcile_seconds",
+                             "Duration of one reconcile (its API requests included)", NULL,
+                             &g_reconcile_time);
+    if (rc == 0) {
+        /* malloc's own view, to tell live data from what it keeps free
+         * (RSS alone cannot): every arena, mmapped chunks included. */
+        struct mallinfo2 mi = mallinfo2();
+
+        rc = dp_metrics_family(out, "weir_operator_heap_bytes",
+                               "malloc heap: in_use by live allocations, free but kept",
+                               DP_METRIC_GAUGE);
+        if (rc == 0)
+            rc = dp_metrics_gauge(out, "weir_operator_heap_bytes", NULL, "state=\"in_use\"",
+                                  (int64_t)(mi.uordblks + mi.hblkhd));
+        if (rc == 0)
+            rc = dp_metrics_gauge(out, "weir_operator_heap_bytes", NULL, "state=\"free\"",
+                                  (int64_t)mi.fordblks);
     }
     return rc;
 }

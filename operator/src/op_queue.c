@@ -17,8 +17,10 @@ typedef struct entry {
     bool queued;     /* ready to be handed out (seq orders them FIFO) */
     bool processing; /* handed out, op_queue_done not yet called */
     bool dirty;      /* added while processing: queue again on done */
+    bool low;        /* the pending readiness is low priority (op_queue_add_low) */
     uint64_t due_ms; /* delayed add pending until this time, 0 = none */
     uint64_t seq;
+    uint64_t ready_ns; /* when it became ready (queued), for the wait */
     unsigned failures;
 } entry_t;
 
@@ -27,15 +29,20 @@ struct op_queue {
     pthread_cond_t cv;
     entry_t *e;
     size_t n, cap, max_keys;
-    uint64_t seq, base_ms, max_ms;
+    uint64_t seq, base_ms, max_ms, low_age_ns;
     bool shutdown;
 };
 
-static uint64_t now_ms(void)
+static uint64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+    return now_ns() / 1000000u;
 }
 
 op_queue_t *op_queue_new(uint64_t base_ms, uint64_t max_ms, size_t max_keys)
@@ -47,6 +54,7 @@ op_queue_t *op_queue_new(uint64_t base_ms, uint64_t max_ms, size_t max_keys)
     q->base_ms = base_ms ? base_ms : 1;
     q->max_ms = max_ms < q->base_ms ? q->base_ms : max_ms;
     q->max_keys = max_keys ? max_keys : 1;
+    q->low_age_ns = OP_QUEUE_LOW_AGE_MS * UINT64_C(1000000);
     pthread_mutex_init(&q->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -114,9 +122,13 @@ static int lookup_or_add(op_queue_t *q, const char *key, entry_t **out)
     return 0;
 }
 
-static void make_ready(op_queue_t *q, entry_t *x)
+/* Marks `x` ready (or dirty while it is being processed). A normal add
+ * raises a pending low one; a low add never lowers a pending normal one. */
+static void make_ready(op_queue_t *q, entry_t *x, bool low)
 {
+    bool pending = x->processing ? x->dirty : x->queued;
     x->due_ms = 0;
+    x->low = pending ? x->low && low : low;
     if (x->processing) {
         x->dirty = true;
         return;
@@ -124,12 +136,27 @@ static void make_ready(op_queue_t *q, entry_t *x)
     if (!x->queued) {
         x->queued = true;
         x->seq = ++q->seq;
+        x->ready_ns = now_ns();
     }
 }
 
 int op_queue_add(op_queue_t *q, const char *key)
 {
     return op_queue_add_after(q, key, 0);
+}
+
+int op_queue_add_low(op_queue_t *q, const char *key)
+{
+    entry_t *x;
+    int rc;
+    pthread_mutex_lock(&q->mu);
+    rc = lookup_or_add(q, key, &x);
+    if (rc == 0) {
+        make_ready(q, x, true);
+        pthread_cond_broadcast(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return rc;
 }
 
 int op_queue_add_after(op_queue_t *q, const char *key, uint64_t delay_ms)
@@ -140,7 +167,7 @@ int op_queue_add_after(op_queue_t *q, const char *key, uint64_t delay_ms)
     rc = lookup_or_add(q, key, &x);
     if (rc == 0) {
         if (delay_ms == 0) {
-            make_ready(q, x);
+            make_ready(q, x, false);
         } else if (!x->queued && !x->dirty) {
             uint64_t due = now_ms() + delay_ms;
             if (x->due_ms == 0 || due < x->due_ms)
@@ -221,31 +248,52 @@ static uint64_t promote(op_queue_t *q, uint64_t now)
         if (!x->due_ms)
             continue;
         if (x->due_ms <= now)
-            make_ready(q, x);
+            make_ready(q, x, false);
         else if (!next || x->due_ms < next)
             next = x->due_ms;
     }
     return next;
 }
 
-int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms)
+void op_queue_set_low_age_ms(op_queue_t *q, uint64_t ms)
+{
+    pthread_mutex_lock(&q->mu);
+    q->low_age_ns = ms * UINT64_C(1000000);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Whether ready `a` goes before ready `b`: normal priority first (a low
+ * key counts as normal once it has waited the low age), then FIFO. */
+static bool before(const op_queue_t *q, const entry_t *a, const entry_t *b, uint64_t now)
+{
+    bool la = a->low && now - a->ready_ns < q->low_age_ns;
+    bool lb = b->low && now - b->ready_ns < q->low_age_ns;
+    if (la != lb)
+        return lb;
+    return a->seq < b->seq;
+}
+
+int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64_t *waited_ns)
 {
     uint64_t deadline = timeout_ms < 0 ? 0 : now_ms() + (uint64_t)timeout_ms;
     int rc = 0;
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        uint64_t now = now_ms(), next, wake;
+        uint64_t now = now_ms(), next, wake, tnow;
         entry_t *best = NULL;
         if (q->shutdown) {
             rc = -ESHUTDOWN;
             break;
         }
         next = promote(q, now);
+        tnow = now_ns();
         for (size_t i = 0; i < q->n; i++)
-            if (q->e[i].queued && (!best || q->e[i].seq < best->seq))
+            if (q->e[i].queued && (!best || before(q, &q->e[i], best, tnow)))
                 best = &q->e[i];
         if (best && strlen(best->key) < keylen) {
             memcpy(key, best->key, strlen(best->key) + 1);
+            if (waited_ns)
+                *waited_ns = tnow > best->ready_ns ? tnow - best->ready_ns : 0;
             best->queued = false;
             best->processing = true;
             rc = 1;
@@ -285,7 +333,7 @@ void op_queue_done(op_queue_t *q, const char *key)
         x->processing = false;
         if (x->dirty) {
             x->dirty = false;
-            make_ready(q, x);
+            make_ready(q, x, x->low);
             pthread_cond_broadcast(&q->cv);
         }
         gc(q, x);

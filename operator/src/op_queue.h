@@ -30,6 +30,22 @@ void op_queue_free(op_queue_t *q);
  * -ENOMEM or -ESHUTDOWN. */
 int op_queue_add(op_queue_t *q, const char *key);
 
+/** How long a low-priority key may be passed over: after this wait it is
+ * ordered by arrival among the normal ones, so none starves. */
+#define OP_QUEUE_LOW_AGE_MS 2000
+
+/**
+ * Queues `key` now at low priority (controller-runtime's priority queue):
+ * it is handed out after every ready normal key, unless it has waited
+ * OP_QUEUE_LOW_AGE_MS. For work that follows from other objects (a child's
+ * status, a dependency, a resync) rather than from the key's own change. A
+ * pending normal add stays normal; a later normal add raises it.
+ */
+int op_queue_add_low(op_queue_t *q, const char *key);
+
+/** Sets the low-priority age (default OP_QUEUE_LOW_AGE_MS; tests). */
+void op_queue_set_low_age_ms(op_queue_t *q, uint64_t ms);
+
 /** Queues `key` after `delay_ms` (an earlier pending add wins). */
 int op_queue_add_after(op_queue_t *q, const char *key, uint64_t delay_ms);
 
@@ -48,9 +64,11 @@ uint64_t op_queue_next_delay_ms(op_queue_t *q, const char *key);
 /**
  * Waits up to `timeout_ms` (-1: forever) for a ready key, copies it into
  * `key` (capacity `keylen`, at least OP_QUEUE_KEY_MAX) and marks it being
- * processed. Returns 1 (got one), 0 (timeout) or -ESHUTDOWN.
+ * processed; `waited_ns` (may be NULL) gets how long it was ready before
+ * (the queue wait). Normal-priority keys first, each class FIFO. Returns 1
+ * (got one), 0 (timeout) or -ESHUTDOWN.
  */
-int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms);
+int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64_t *waited_ns);
 
 /** Ends processing of `key`; re-queues it if it was added meanwhile. */
 void op_queue_done(op_queue_t *q, const char *key);

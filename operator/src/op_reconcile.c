@@ -853,13 +853,18 @@ int op_reconcile_key(op_reconciler_t *r, const char *key, uint64_t *requeue_afte
     return rc;
 }
 
-static void enqueue_obj(op_reconciler_t *r, const char *plural, const json_t *obj)
+/* Queues `obj`: at normal priority for its own change, low for work that
+ * follows from something else (op_queue_add_low), so a burst of dependents
+ * or a resync never delays a user's new or edited object. */
+static void enqueue_obj(op_reconciler_t *r, const char *plural, const json_t *obj, bool low)
 {
     char key[OP_QUEUE_KEY_MAX];
     const char *ns = str_at(obj, "metadata", "namespace", NULL);
+    int rc;
     snprintf(key, sizeof(key), "%s/%s/%s", plural, ns ? ns : "",
              str_at(obj, "metadata", "name", NULL));
-    if (op_queue_add(r->queue, key) != 0 && op_queue_len(r->queue) > 0)
+    rc = low ? op_queue_add_low(r->queue, key) : op_queue_add(r->queue, key);
+    if (rc != 0 && op_queue_len(r->queue) > 0)
         wc_log(WC_LOG_WARN, "reconcile", "cannot queue", "{s:s}", "key", key);
 }
 
@@ -868,7 +873,7 @@ static void enqueue_list(op_reconciler_t *r, op_informer_t *inf, const char *ns)
     json_t *all = op_informer_list(inf, ns), *o;
     size_t i;
     json_array_foreach (all, i, o)
-        enqueue_obj(r, op_informer_plural(inf), o);
+        enqueue_obj(r, op_informer_plural(inf), o, true);
     json_decref(all);
 }
 
@@ -890,7 +895,7 @@ static void enqueue_owner(op_reconciler_t *r, const json_t *sts)
             snprintf(key, sizeof(key), "clusterstreams//%s", name);
         else
             continue;
-        op_queue_add(r->queue, key);
+        op_queue_add_low(r->queue, key);
     }
 }
 
@@ -933,7 +938,7 @@ void op_reconcile_on_event(op_informer_t *inf, op_kube_event_t type, const json_
         return;
     }
     if (!status_only(type, old, obj))
-        enqueue_obj(r, op_informer_plural(inf), obj);
+        enqueue_obj(r, op_informer_plural(inf), obj, false);
     /* Dependents: a ClusterStream's Streams and every Processor; a Stream's
      * Processors (those of its namespace). */
     if (inf == r->cluster_streams) {

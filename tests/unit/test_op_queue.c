@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -37,11 +38,11 @@ static void test_dedup_and_fifo(void **state)
     assert_int_equal(op_queue_add(q, "b"), 0);
     assert_int_equal(op_queue_add(q, "a"), 0);
     assert_int_equal(op_queue_len(q), 2);
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
     assert_string_equal(k, "a");
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
     assert_string_equal(k, "b");
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 0);
     op_queue_done(q, "a");
     op_queue_done(q, "b");
     assert_int_equal(op_queue_len(q), 0);
@@ -54,15 +55,15 @@ static void test_processing_is_exclusive(void **state)
     op_queue_t *q = op_queue_new(10, 1000, 16);
     char k[OP_QUEUE_KEY_MAX];
     assert_int_equal(op_queue_add(q, "x"), 0);
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
     /* Added while processing: not handed out again until done. */
     assert_int_equal(op_queue_add(q, "x"), 0);
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 0);
     op_queue_done(q, "x");
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
     assert_string_equal(k, "x");
     op_queue_done(q, "x");
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 0);
     op_queue_free(q);
 }
 
@@ -74,16 +75,66 @@ static void test_add_after(void **state)
     uint64_t t0 = mono_ms();
     assert_int_equal(op_queue_add_after(q, "later", 80), 0);
     assert_int_equal(op_queue_len(q), 1);
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 0);
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 2000), 1);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 2000, NULL), 1);
     assert_true(mono_ms() - t0 >= 80);
     assert_string_equal(k, "later");
     op_queue_done(q, "later");
     /* An immediate add beats a pending delayed one. */
     assert_int_equal(op_queue_add_after(q, "d", 10000), 0);
     assert_int_equal(op_queue_add(q, "d"), 0);
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
     op_queue_done(q, "d");
+    op_queue_free(q);
+}
+
+/* Low-priority keys go after every ready normal one, a normal add raises a
+ * pending low key, a low add never lowers a normal one, a low key that waited
+ * the low age goes by arrival again, and get reports how long a key waited. */
+static void test_priority(void **state)
+{
+    (void)state;
+    op_queue_t *q = op_queue_new(10, 1000, 100);
+    char k[OP_QUEUE_KEY_MAX];
+    uint64_t waited = 0;
+    assert_int_equal(op_queue_add_low(q, "resync-1"), 0);
+    assert_int_equal(op_queue_add_low(q, "resync-2"), 0);
+    assert_int_equal(op_queue_add(q, "new"), 0);
+    assert_int_equal(op_queue_add_low(q, "new"), 0);  /* stays normal */
+    assert_int_equal(op_queue_add(q, "resync-2"), 0); /* raised */
+    assert_int_equal(op_queue_len(q), 3);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "resync-2"); /* normal, and earlier than "new" */
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, &waited), 1);
+    assert_string_equal(k, "new");
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "resync-1");
+    op_queue_done(q, "resync-2");
+    op_queue_done(q, "new");
+    op_queue_done(q, "resync-1");
+
+    /* Dirty while processing keeps the priority it was added with. */
+    assert_int_equal(op_queue_add(q, "x"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_int_equal(op_queue_add_low(q, "x"), 0);
+    op_queue_done(q, "x");
+    assert_int_equal(op_queue_add(q, "y"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "y");
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "x");
+    op_queue_done(q, "x");
+    op_queue_done(q, "y");
+
+    /* Aged: a low key that waited 50 ms goes before a later normal one. */
+    op_queue_set_low_age_ms(q, 50);
+    assert_int_equal(op_queue_add_low(q, "old"), 0);
+    usleep(80 * 1000);
+    assert_int_equal(op_queue_add(q, "young"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, &waited), 1);
+    assert_string_equal(k, "old");
+    assert_true(waited >= 80u * 1000000u);
+    assert_true(waited < 10u * 1000000000u);
     op_queue_free(q);
 }
 
@@ -97,7 +148,7 @@ static void test_backoff(void **state)
         assert_int_equal(op_queue_next_delay_ms(q, "f"), want[i]);
         assert_int_equal(op_queue_add_rate_limited(q, "f"), 0);
         assert_int_equal(op_queue_failures(q, "f"), i + 1);
-        assert_int_equal(op_queue_get(q, k, sizeof(k), 1000), 1);
+        assert_int_equal(op_queue_get(q, k, sizeof(k), 1000, NULL), 1);
         op_queue_done(q, "f");
     }
     /* Other keys have their own count. */
@@ -122,7 +173,7 @@ static void test_limits(void **state)
     assert_int_equal(op_queue_add(q, "2"), 0);
     assert_int_equal(op_queue_add(q, "3"), -ENOSPC);
     /* Finished keys free their slot. */
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0), 1);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
     op_queue_done(q, k);
     assert_int_equal(op_queue_add(q, "3"), 0);
     op_queue_free(q);
@@ -143,7 +194,7 @@ static void test_shutdown_wakes(void **state)
     char k[OP_QUEUE_KEY_MAX];
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, shutdown_later, q), 0);
-    assert_int_equal(op_queue_get(q, k, sizeof(k), -1), -ESHUTDOWN);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), -1, NULL), -ESHUTDOWN);
     pthread_join(t, NULL);
     assert_int_equal(op_queue_add(q, "x"), -ESHUTDOWN);
     op_queue_free(q);
@@ -251,7 +302,7 @@ static void test_event_keys(void **state)
         json_object_set_new(json_object_get(o2, "status"), "replicas", json_integer(1));
         op_reconcile_on_event(r.statefulsets, OP_KUBE_EV_MODIFIED, o, o2, &r);
         assert_int_equal(op_queue_len(r.queue), 1);
-        assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0), 1);
+        assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0, NULL), 1);
         assert_string_equal(key, "processors/demo/p");
         op_queue_done(r.queue, key);
         /* Ready now (1/1, generation observed): queued. */
@@ -259,7 +310,7 @@ static void test_event_keys(void **state)
         json_object_set_new(json_object_get(o2, "status"), "observedGeneration", json_integer(1));
         op_reconcile_on_event(r.statefulsets, OP_KUBE_EV_MODIFIED, o, o2, &r);
         assert_int_equal(op_queue_len(r.queue), 1);
-        assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0), 1);
+        assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0, NULL), 1);
         assert_string_equal(key, "processors/demo/p");
         op_queue_done(r.queue, key);
         json_decref(o2);
@@ -271,7 +322,7 @@ static void test_event_keys(void **state)
     op_reconcile_on_event(r.statefulsets, OP_KUBE_EV_DELETED, o, o, &r);
     json_decref(o);
     assert_int_equal(op_queue_len(r.queue), 1);
-    assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0), 1);
+    assert_int_equal(op_queue_get(r.queue, key, sizeof(key), 0, NULL), 1);
     assert_string_equal(key, "clusterstreams//e");
     op_queue_done(r.queue, key);
 
@@ -329,11 +380,17 @@ static void test_credentials_secret(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dedup_and_fifo),  cmocka_unit_test(test_processing_is_exclusive),
-        cmocka_unit_test(test_add_after),       cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_limits),          cmocka_unit_test(test_shutdown_wakes),
-        cmocka_unit_test(test_ready_condition), cmocka_unit_test(test_trim),
-        cmocka_unit_test(test_event_keys),      cmocka_unit_test(test_credentials_secret),
+        cmocka_unit_test(test_dedup_and_fifo),
+        cmocka_unit_test(test_processing_is_exclusive),
+        cmocka_unit_test(test_add_after),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_priority),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_shutdown_wakes),
+        cmocka_unit_test(test_ready_condition),
+        cmocka_unit_test(test_trim),
+        cmocka_unit_test(test_event_keys),
+        cmocka_unit_test(test_credentials_secret),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
