@@ -9,19 +9,26 @@
 #      synced (plus 2 s);
 #   2. paced: WEIR_OPBENCH_PACED Processors (20) created one at a time, 0.5 s
 #      apart: latency of an otherwise idle operator;
-#   3. burst: the rest up to WEIR_OPBENCH_COUNT (1000) created back to back;
+#   3. load: the rest up to WEIR_OPBENCH_COUNT (1000) created at
+#      WEIR_OPBENCH_RATE per second (30, open loop: request i is due at
+#      start + i / rate, whether or not earlier ones have been answered);
 #   4. RSS once every StatefulSet exists, and again once every Processor is
 #      Ready (or after WEIR_OPBENCH_READY_TIMEOUT s).
 # Latency of a Processor = first sight of its StatefulSet in a
 # `kubectl get statefulsets -w` stream, minus the client-side time just
-# before its POST (bash $EPOCHREALTIME, microseconds; each POST is one curl).
+# before its POST. The POSTs come from tests/bench/k8s_create_load.py over
+# persistent HTTPS connections (1 paced, 4 under load), as a controller or a
+# CI system applying manifests would send them; a curl process per POST put
+# its own fork, exec and TLS handshake (~25 ms) into every figure.
 # Memory is reported as VmRSS and its parts RssAnon (heap, stacks) and
 # RssFile (mapped files: the binary and its shared libraries), plus the
 # largest file mappings, the binary's shared-library count (ldd) and whether
 # its libcurl is the static minimal one or the system's.
 # WEIR_OPBENCH_WORKERS (4) is --concurrent-reconciles. WEIR_OPBENCH_PERF=1
-# records the operator with `perf record -g` from the burst until every
+# records the operator with `perf record -g` from the load phase until every
 # StatefulSet exists (operator_bench_perf.txt: top symbols).
+# WEIR_OPBENCH_WRAP runs the operator under a command (e.g. "heaptrack -o
+# FILE" for who holds the heap); its memory figures are then the wrapper's.
 # Writes $WEIR_BENCH_OUT/operator_bench.{json,txt}. Goals: RSS <= 10 MB with
 # 1000 Processors, p99 <= 100 ms. Reports, never judges: exit 0 when it ran.
 # Ports: WEIR_OPBENCH_PORT_BASE (19950) .. +21. Only under ctest -C bench -L bench.
@@ -50,6 +57,8 @@ export WEIR_K8S_NODES="${WEIR_OPBENCH_NODES:-$(((COUNT + 109) / 110))}"
 readonly PACED="${WEIR_OPBENCH_PACED:-20}"
 readonly READY_TIMEOUT="${WEIR_OPBENCH_READY_TIMEOUT:-600}"
 readonly WORKERS="${WEIR_OPBENCH_WORKERS:-4}"
+readonly RATE="${WEIR_OPBENCH_RATE:-30}"
+readonly WRAP="${WEIR_OPBENCH_WRAP:-}"
 readonly PERF="${WEIR_OPBENCH_PERF:-0}"
 readonly STORE_PORT=$((WEIR_K8S_PORT_BASE + 20))
 readonly HTTP=$((WEIR_K8S_PORT_BASE + 21))
@@ -124,6 +133,18 @@ top_files() {
 }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$op/status"; }
 metric() { curl -fsS "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+# "p50 p99" in ms of histogram $1 from its cumulative buckets: the le bound
+# of the first bucket holding the quantile (an upper bound on the value).
+hist_ms() {
+  curl -fsS "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1_bucket" '
+    index($1, m "{") == 1 { split($1, a, "le=\""); le = a[2]; sub(/".*/, "", le)
+                            n++; bound[n] = le; cnt[n] = $2 }
+    END { total = cnt[n]; if (!total) { print "0 0"; exit }
+          for (q = 1; q <= 2; q++) { want = (q == 1 ? 0.50 : 0.99) * total
+            for (i = 1; i <= n; i++) if (cnt[i] >= want) break
+            v = bound[i] == "+Inf" ? "inf" : sprintf("%.1f", bound[i] * 1000)
+            printf "%s%s", v, (q == 1 ? " " : "\n") } }'
+}
 
 "$H" install >&2
 "$H" start "$DIR" >"$WORK/env.sh"
@@ -159,7 +180,8 @@ chmod 600 "$WORK/operator.kubeconfig"
 "$STORE_H" start "$WORK/store" "$STORE_PORT" 1 >"$WORK/store-start.log" 2>&1 ||
   fail "store did not start: $(cat "$WORK/store-start.log")"
 
-WEIR_LOG_LEVEL=info "$OPERATOR" --kubeconfig="$WORK/operator.kubeconfig" --leader-elect=false \
+# shellcheck disable=SC2086 # WRAP is a command line, split on purpose
+WEIR_LOG_LEVEL=info ${WRAP} "$OPERATOR" --kubeconfig="$WORK/operator.kubeconfig" --leader-elect=false \
   --store-namespace=weir-system --dataplane-image=weir-dataplane:bench \
   --concurrent-reconciles="$WORKERS" \
   --http-port="$HTTP" --metrics=true >"$WORK/op.log" 2>&1 &
@@ -169,6 +191,9 @@ sleep 2
 rss_idle=$(rss_kb)
 read -r _ anon_idle file_idle <<<"$(rss_parts)"
 top_idle="$(top_files)"
+heap_use_idle=$(metric 'weir_operator_heap_bytes{state="in_use"}')
+heap_free_idle=$(metric 'weir_operator_heap_bytes{state="free"}')
+cp "/proc/$op/smaps" "$OUT/operator_smaps_idle.txt" 2>/dev/null || :
 log "idle RSS ${rss_idle} kB (anon ${anon_idle}, file ${file_idle})"
 
 kubectl create namespace "$NS" >/dev/null
@@ -205,29 +230,20 @@ kubectl get statefulsets -n "$NS" -w --watch-only \
 watcher=$!
 sleep 2
 
-create() { # INDEX: POST one Processor, record "name t_before t_after"
-  local n t0
-  n=$(printf 'pb-%04d' "$1")
-  t0=$EPOCHREALTIME
-  "${CURL[@]}" -o /dev/null -H 'Content-Type: application/json' -X POST \
-    "$API/apis/streaming.weir.dev/v1alpha1/namespaces/$NS/processors" \
-    -d "{\"apiVersion\":\"streaming.weir.dev/v1alpha1\",\"kind\":\"Processor\",\"metadata\":{\"name\":\"$n\",\"namespace\":\"$NS\"},\"spec\":{\"inputs\":[{\"name\":\"in\"}],\"outputs\":[{\"name\":\"out\"}],\"filter\":\"payload.amount > $1\"}}"
-  printf '%s %s %s\n' "weir-proc-$n" "$t0" "$EPOCHREALTIME" >>"$WORK/created.txt"
-}
+LOAD=(python3 "$ROOT/tests/bench/k8s_create_load.py" --server "$API" --cacert "$DIR/pki/ca.crt"
+  --cert "$DIR/pki/admin.crt" --key "$DIR/pki/admin.key" --namespace "$NS" --out "$WORK/created.txt")
 
 log "paced: $PACED Processors, 0.5 s apart"
-for ((i = 0; i < PACED; i++)); do
-  create "$i"
-  sleep 0.5
-done
+"${LOAD[@]}" --first 0 --count "$PACED" --rate 2 --connections 1 || fail "paced creates failed"
 if [[ "$PERF" == 1 ]]; then
   perf record -F 499 -g -p "$op" -o "$WORK/perf.data" >"$WORK/perf.log" 2>&1 &
   perfpid=$!
 fi
-log "burst: $((COUNT - PACED)) Processors back to back"
-t_burst0=$EPOCHREALTIME
-for ((i = PACED; i < COUNT; i++)); do create "$i"; done
-t_burst1=$EPOCHREALTIME
+log "load: $((COUNT - PACED)) Processors at $RATE/s"
+t_load0=$EPOCHREALTIME
+"${LOAD[@]}" --first "$PACED" --count "$((COUNT - PACED))" --rate "$RATE" --connections 4 ||
+  fail "load creates failed"
+t_load1=$EPOCHREALTIME
 
 seen_all() { (($(awk '{ print $2 }' "$WORK/seen.txt" | sort -u | wc -l) >= COUNT)); }
 wait_for 900 "all $COUNT StatefulSets" seen_all
@@ -258,8 +274,13 @@ t_ready=$EPOCHREALTIME
 rss_ready=$(rss_kb)
 read -r _ anon_ready file_ready <<<"$(rss_parts)"
 top_ready="$(top_files)"
+cp "/proc/$op/smaps" "$OUT/operator_smaps_ready.txt" 2>/dev/null || :
 hwm=$(hwm_kb)
 queue=$(metric weir_operator_queue_depth)
+heap_use=$(metric 'weir_operator_heap_bytes{state="in_use"}')
+read -r qwait_p50 qwait_p99 <<<"$(hist_ms weir_operator_queue_wait_seconds)"
+read -r rec_p50 rec_p99 <<<"$(hist_ms weir_operator_reconcile_seconds)"
+heap_free=$(metric 'weir_operator_heap_bytes{state="free"}')
 log "$nready/$COUNT Ready; RSS ${rss_ready} kB, peak ${hwm} kB"
 
 # Size of one Processor and its StatefulSet as the API returns them (the
@@ -278,7 +299,7 @@ awk -v paced="$PACED" '
   ($1 in seen) {
     ms = (seen[$1] - $2) * 1000; post = ($3 - $2) * 1000
     idx = substr($1, length("weir-proc-pb-") + 1) + 0
-    print (idx < paced ? "paced" : "burst"), ms, post
+    print (idx < paced ? "paced" : "load"), ms, post
   }' "$WORK/seen.txt" "$WORK/created.txt" >"$WORK/lat.txt"
 stats() { # PHASE: n p50 p90 p99 max (ms)
   awk -v p="$1" '$1 == p || p == "all" { print $2 }' "$WORK/lat.txt" | sort -n |
@@ -288,12 +309,14 @@ stats() { # PHASE: n p50 p90 p99 max (ms)
       printf "%d %.1f %.1f %.1f %.1f\n", NR, v[i50], v[i90], v[i99], v[NR] }'
 }
 read -r n_p p50_p p90_p p99_p max_p <<<"$(stats paced)"
-read -r n_b p50_b p90_b p99_b max_b <<<"$(stats burst)"
+read -r n_b p50_b p90_b p99_b max_b <<<"$(stats load)"
 read -r n_a p50_a p90_a p99_a max_a <<<"$(stats all)"
-post_p50=$(awk '{ print $3 }' "$WORK/lat.txt" | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[int(NR / 2 + 0.5)] }')
-burst_rate=$(awk -v a="$t_burst0" -v b="$t_burst1" -v n="$((COUNT - PACED))" 'BEGIN { printf "%.1f", n / (b - a) }')
-drain_s=$(awk -v a="$t_burst0" -v b="$t_all" 'BEGIN { printf "%.1f", b - a }')
-ready_s=$(awk -v a="$t_burst0" -v b="$t_ready" 'BEGIN { printf "%.1f", b - a }')
+read -r post_p50 post_p99 <<<"$(awk '{ print $3 }' "$WORK/lat.txt" | sort -n |
+  awk '{ v[NR] = $1 } END { printf "%.1f %.1f", v[int(NR * 0.50 + 0.999)], v[int(NR * 0.99 + 0.999)] }')"
+lag_max=$(awk '$4 > m { m = $4 } END { printf "%.1f", m + 0 }' "$WORK/created.txt")
+load_rate=$(awk -v a="$t_load0" -v b="$t_load1" -v n="$((COUNT - PACED))" 'BEGIN { printf "%.1f", n / (b - a) }')
+drain_s=$(awk -v a="$t_load0" -v b="$t_all" 'BEGIN { printf "%.1f", b - a }')
+ready_s=$(awk -v a="$t_load0" -v b="$t_ready" 'BEGIN { printf "%.1f", b - a }')
 cpu_s=$(awk -v t="$cpu_ticks" -v c="$clk" 'BEGIN { printf "%.1f", t / c }')
 per_proc_kb=$(awk -v a="$rss_deps" -v b="$rss_ready" -v n="$COUNT" 'BEGIN { printf "%.1f", (b - a) / n }')
 per_proc_anon_kb=$(awk -v a="$anon_deps" -v b="$anon_ready" -v n="$COUNT" 'BEGIN { printf "%.1f", (b - a) / n }')
@@ -311,45 +334,53 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   --argjson rss_ready "$rss_ready" --argjson hwm "$hwm" --argjson ready "$nready" \
   --argjson per "$per_proc_kb" --argjson pera "$per_proc_anon_kb" \
   --argjson ai "$anon_idle" --argjson fi "$file_idle" --argjson ar "$anon_ready" --argjson fr "$file_ready" \
+  --argjson hui "$heap_use_idle" --argjson hfi "$heap_free_idle" --argjson hu "$heap_use" --argjson hf "$heap_free" \
+  --arg qw50 "$qwait_p50" --arg qw99 "$qwait_p99" --arg rc50 "$rec_p50" --arg rc99 "$rec_p99" \
   --argjson workers "$WORKERS" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
   --argjson pb "$proc_bytes" --argjson pbn "$proc_nomf_bytes" --argjson sb "$sts_bytes" \
   --argjson np "$n_p" --argjson p50p "$p50_p" --argjson p90p "$p90_p" --argjson p99p "$p99_p" --argjson maxp "$max_p" \
   --argjson nb "$n_b" --argjson p50b "$p50_b" --argjson p90b "$p90_b" --argjson p99b "$p99_b" --argjson maxb "$max_b" \
   --argjson na "$n_a" --argjson p50a "$p50_a" --argjson p90a "$p90_a" --argjson p99a "$p99_a" --argjson maxa "$max_a" \
-  --argjson post "$post_p50" --argjson rate "$burst_rate" --argjson drain "$drain_s" --argjson readys "$ready_s" \
+  --argjson post "$post_p50" --argjson post99 "$post_p99" --argjson lag "$lag_max" --argjson rate "$load_rate" --argjson drain "$drain_s" --argjson readys "$ready_s" \
   --argjson cpu "$cpu_s" --arg queue "${queue:-}" --arg build "$BUILD" --arg host "$(uname -n)" --argjson ncpu "$(nproc)" \
   --argjson nlibs "$shared_libs" --arg curlv "$curl_variant" \
   '{bench: "operator", build: $build, host: $host, cpus: $ncpu, processors: $count, kwok_nodes: $nodes,
     shared_libraries: $nlibs, libcurl: $curlv,
     rss_kb: {idle: $rss_idle, with_streams: $rss_deps, all_statefulsets: $rss_all, all_ready: $rss_ready, peak: $hwm},
     rss_anon_kb: {idle: $ai, all_ready: $ar}, rss_file_kb: {idle: $fi, all_ready: $fr},
+    operator_ms: {queue_wait: {p50: $qw50, p99: $qw99}, reconcile: {p50: $rc50, p99: $rc99}},
+    heap_bytes: {idle: {in_use: $hui, free: $hfi}, all_ready: {in_use: $hu, free: $hf}},
     rss_per_processor_kb: $per, rss_anon_per_processor_kb: $pera, workers: $workers, loadavg_end: $load,
     processors_ready: $ready, queue_depth_end: $queue,
     object_json_bytes: {processor: $pb, processor_without_managed_fields: $pbn, statefulset: $sb},
     latency_ms: {paced: {n: $np, p50: $p50p, p90: $p90p, p99: $p99p, max: $maxp},
-                 burst: {n: $nb, p50: $p50b, p90: $p90b, p99: $p99b, max: $maxb},
+                 load: {n: $nb, p50: $p50b, p90: $p90b, p99: $p99b, max: $maxb},
                  all: {n: $na, p50: $p50a, p90: $p90a, p99: $p99a, max: $maxa}},
-    post_ms_p50: $post, burst_create_per_s: $rate, burst_to_all_statefulsets_s: $drain,
-    burst_to_all_ready_s: $readys, operator_cpu_s: $cpu,
+    post_ms: {p50: $post, p99: $post99}, send_lag_ms_max: $lag, load_create_per_s: $rate,
+    load_to_all_statefulsets_s: $drain, load_to_all_ready_s: $readys, operator_cpu_s: $cpu,
     goals: {rss_kb_max: 10240, p99_ms_max: 100,
             rss_met: ($rss_ready <= 10240), rss_anon_met: ($ar <= 10240), p99_met: ($p99a <= 100)}}' >"$OUT/operator_bench.json"
 
 {
   printf 'binary: %s shared libraries (ldd), libcurl %s\n' "$shared_libs" "$curl_variant"
-  printf 'weir-operator bench: %d Processors (%d paced 0.5 s apart, %d burst), %d kwok nodes, %s CPUs, %s workers, load at end %s\n' \
-    "$COUNT" "$PACED" "$((COUNT - PACED))" "$WEIR_K8S_NODES" "$(nproc)" "$WORKERS" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf 'weir-operator bench: %d Processors (%d paced 0.5 s apart, %d at %s/s), %d kwok nodes, %s CPUs, %s workers, load at end %s\n' \
+    "$COUNT" "$PACED" "$((COUNT - PACED))" "$RATE" "$WEIR_K8S_NODES" "$(nproc)" "$WORKERS" "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf 'RSS kB: idle %s, with ClusterStream+2 Streams %s, all StatefulSets %s, all Ready %s, peak %s (%s kB per Processor)\n' \
     "$rss_idle" "$rss_deps" "$rss_all" "$rss_ready" "$hwm" "$per_proc_kb"
   printf 'RssAnon kB: idle %s, all Ready %s (%s kB per Processor); RssFile kB: idle %s, all Ready %s\n' \
     "$anon_idle" "$anon_ready" "$per_proc_anon_kb" "$file_idle" "$file_ready"
+  printf 'malloc heap kB (in use / free kept): idle %s / %s, all Ready %s / %s\n' \
+    "$((heap_use_idle / 1024))" "$((heap_free_idle / 1024))" "$((heap_use / 1024))" "$((heap_free / 1024))"
   printf 'largest file mappings idle (kB):\n%s\n' "$(sed 's/^/  /' <<<"$top_idle")"
   printf 'largest file mappings at the end (kB):\n%s\n' "$(sed 's/^/  /' <<<"$top_ready")"
   printf 'JSON bytes: Processor %s (%s without managedFields), StatefulSet %s\n' "$proc_bytes" "$proc_nomf_bytes" "$sts_bytes"
   printf 'latency ms (POST start -> StatefulSet seen): paced n=%s p50 %s p90 %s p99 %s max %s\n' "$n_p" "$p50_p" "$p90_p" "$p99_p" "$max_p"
-  printf '                                             burst n=%s p50 %s p90 %s p99 %s max %s\n' "$n_b" "$p50_b" "$p90_b" "$p99_b" "$max_b"
+  printf '                                             load  n=%s p50 %s p90 %s p99 %s max %s\n' "$n_b" "$p50_b" "$p90_b" "$p99_b" "$max_b"
   printf '                                             all   n=%s p50 %s p90 %s p99 %s max %s\n' "$n_a" "$p50_a" "$p90_a" "$p99_a" "$max_a"
-  printf 'POST p50 %s ms; burst created at %s/s; all StatefulSets %s s and %s/%s Ready %s s after the burst began; operator CPU %s s\n' \
-    "$post_p50" "$burst_rate" "$drain_s" "$nready" "$COUNT" "$ready_s" "$cpu_s"
+  printf 'POST p50 %s p99 %s ms, sends at most %s ms late; created at %s/s; all StatefulSets %s s and %s/%s Ready %s s after the load began; operator CPU %s s\n' \
+    "$post_p50" "$post_p99" "$lag_max" "$load_rate" "$drain_s" "$nready" "$COUNT" "$ready_s" "$cpu_s"
+  printf 'operator side (all keys, whole run; bucket bounds): queue wait p50 %s p99 %s ms, reconcile p50 %s p99 %s ms\n' \
+    "$qwait_p50" "$qwait_p99" "$rec_p50" "$rec_p99"
   printf 'goals: VmRSS <= 10240 kB: %s; RssAnon <= 10240 kB: %s; p99 <= 100 ms: %s\n' \
     "$( ((rss_ready <= 10240)) && echo met || echo MISSED)" \
     "$( ((anon_ready <= 10240)) && echo met || echo MISSED)" \
