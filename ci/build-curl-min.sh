@@ -3,14 +3,15 @@
 # Builds the minimal, static libcurl that weir-operator links (docs/architecture.md,
 # "Dependencies"): the Debian source package of the SAME version as the installed
 # libcurl4 (Debian's patches applied, as Debian builds its OpenSSL flavour),
-# configured for HTTP/1.1 + HTTP/2 (nghttp2) over HTTPS with OpenSSL and nothing
-# else: no other protocols, no LDAP, RTMP, SSH, GSS-API/Kerberos, IDN, PSL,
-# brotli, zstd, zlib. Installed once into ~/.cache/weir/curl-<deb version>-min-<hash
+# configured for HTTP/1.1 + HTTP/2 (nghttp2) over HTTPS with the minimal static
+# OpenSSL of ci/build-openssl-min.sh (built first) and nothing else: no other
+# protocols, no LDAP, RTMP, SSH, GSS-API/Kerberos, IDN, PSL, brotli, zstd, zlib. Installed once into ~/.cache/weir/curl-<deb version>-min-<hash
 # of the recipe>/ (lib/libcurl.a, include/curl/), under a lock, idempotently.
 # Usage: ci/build-curl-min.sh [--print-prefix]
 #   --print-prefix  print the install directory and exit (the top CMakeLists.txt
 #                   uses it to find the build; nothing is downloaded)
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
 cache=${WEIR_CACHE_DIR:-$HOME/.cache/weir}
 version=$(dpkg-query -W -f='${Version}' libcurl4 2>/dev/null || true)
@@ -18,6 +19,7 @@ if [ -z "$version" ]; then
   echo "build-curl-min: libcurl4 is not installed; cannot pick the source version" >&2
   exit 1
 fi
+ossl=$("$here/build-openssl-min.sh" --print-prefix)
 
 # The recipe: every flag that shapes the library. Its hash names the directory,
 # so changing a flag builds a new one next to the old.
@@ -25,7 +27,7 @@ conf_flags=(
   --disable-shared --enable-static --with-pic
   --disable-dependency-tracking --enable-symbol-hiding
   --enable-threaded-resolver --enable-ipv6 --enable-unix-sockets
-  --with-openssl --with-nghttp2
+  --with-openssl="$ossl" --with-nghttp2
   --with-ca-path=/etc/ssl/certs --with-ca-bundle=/etc/ssl/certs/ca-certificates.crt
   --enable-http --enable-proxy
   --disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp
@@ -39,8 +41,9 @@ conf_flags=(
   --without-libgsasl --without-gssapi --without-hyper
   --without-ngtcp2 --without-nghttp3 --without-quiche --without-msh3
 )
-recipe_rev=1 # bump when the steps below change what gets built
-hash=$(printf '%s\n' "$recipe_rev" "${conf_flags[@]}" | sha256sum | cut -c1-12)
+extra_cflags=(-ffunction-sections -fdata-sections)
+recipe_rev=2 # bump when the steps below change what gets built
+hash=$(printf '%s\n' "$recipe_rev" "${conf_flags[@]}" "${extra_cflags[@]}" | sha256sum | cut -c1-12)
 prefix=$cache/curl-$version-min-$hash
 
 if [ "${1:-}" = "--print-prefix" ]; then
@@ -51,6 +54,7 @@ if [ -e "$prefix/.complete" ]; then
   echo "build-curl-min: $prefix is complete"
   exit 0
 fi
+"$here/build-openssl-min.sh"
 
 mkdir -p "$cache"
 exec 9>"$cache/curl-min.lock"
@@ -96,7 +100,7 @@ patch -s -R -p1 <debian/patches/99_nss.patch
 patch -s -R -p1 <debian/patches/90_gnutls.patch
 
 # Debian's hardening flags (debian/rules: hardening=+all) and its patch stamp.
-cflags="$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CFLAGS)"
+cflags="$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CFLAGS) ${extra_cflags[*]}"
 cppflags="$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CPPFLAGS)"
 cppflags+=" -DCURL_PATCHSTAMP=\"$version\""
 echo "build-curl-min: configuring and building into $prefix"

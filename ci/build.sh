@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # Configures and builds one flavour of Weir. Usage: ci/build.sh DIR [cmake -D...]
 # e.g. ci/build.sh build-asan -DWEIR_ASAN=ON -DWEIR_UBSAN=ON
-# weir-operator is built as it ships, on the minimal static libcurl
-# (ci/build-curl-min.sh, cached under ~/.cache/weir/): the build fails rather
-# than fall back to the system libcurl, unless -DWEIR_OPERATOR_STATIC=OFF (the
-# system's libraries) or =AUTO (static when the minimal libcurl can be built).
+# weir-operator is built as it ships, fully static on the minimal OpenSSL,
+# libcurl and librdkafka (ci/build-{openssl,curl,rdkafka}-min.sh, cached under
+# ~/.cache/weir/): the build fails rather than fall back to the system's
+# libraries, unless -DWEIR_OPERATOR_STATIC=OFF (the system's libraries) or
+# =AUTO (static when the minimal builds succeed). Sanitizer flavours link the
+# system's shared libraries (operator/CMakeLists.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:?usage: ci/build.sh DIR [cmake options]}
@@ -18,8 +20,9 @@ for a in "$@"; do
 done
 case "${static^^}" in
   OFF) ;;
-  AUTO) ci/build-curl-min.sh >/dev/null || echo "build.sh: no minimal libcurl; AUTO falls back to the system's" >&2 ;;
-  *) ci/build-curl-min.sh >/dev/null ;;
+  AUTO) { ci/build-curl-min.sh && ci/build-rdkafka-min.sh; } >/dev/null ||
+    echo "build.sh: no minimal libcurl/librdkafka; AUTO falls back to the system's" >&2 ;;
+  *) ci/build-curl-min.sh >/dev/null && ci/build-rdkafka-min.sh >/dev/null ;;
 esac
 cmake -S . -B "$dir" -G Ninja -DWEIR_OPERATOR_STATIC=ON "$@" >/dev/null
 cmake --build "$dir" -j "$(nproc)"
