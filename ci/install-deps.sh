@@ -16,8 +16,10 @@ build_pkgs=(
   liburing-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libwebsockets-dev
   libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev libcmocka-dev
   python3 python3-grpcio python3-protobuf
-  # weir-operator's static link (operator/CMakeLists.txt) and its minimal
-  # libcurl built from the Debian source package (ci/build-curl-min.sh).
+  # weir-operator's static link (operator/CMakeLists.txt; libc.a comes with
+  # build-essential) and its minimal OpenSSL, libcurl and librdkafka built from
+  # the Debian source packages (ci/build-{openssl,curl,rdkafka}-min.sh; perl
+  # for OpenSSL's Configure comes with build-essential).
   libssl-dev liblz4-dev libzstd-dev libsasl2-dev libcap-dev zlib1g-dev dpkg-dev xz-utils
 )
 test_pkgs=(
@@ -52,10 +54,12 @@ case "$mode" in
   --build)
     install_pkgs "${build_pkgs[@]}"
     "$here/build-curl-min.sh"
+    "$here/build-rdkafka-min.sh"
     ;;
   --all)
     install_pkgs "${build_pkgs[@]}" "${test_pkgs[@]}"
     "$here/build-curl-min.sh"
+    "$here/build-rdkafka-min.sh"
     # Real-component harnesses: each caches its build under ~/.cache/weir/.
     "$top/tests/harness/kcat.sh" install
     "$top/tests/harness/udf-python.sh" install
