@@ -323,9 +323,11 @@ per_proc_anon_kb=$(awk -v a="$anon_deps" -v b="$anon_ready" -v n="$COUNT" 'BEGIN
 
 # What the binary maps: the shipped build links libcurl statically
 # (ci/build-curl-min.sh), a fallback build the system's shared one.
-shared_libs=$(ldd "$OPERATOR" | grep -c -e '=>' -e 'ld-linux')
-if ldd "$OPERATOR" | grep -q 'libcurl\.so'; then
-  curl_variant="shared ($(ldd "$OPERATOR" | awk '/libcurl\.so/ { print $3 }'))"
+# ldd fails on a static executable (the shipped build): no shared libraries.
+deps=$(ldd "$OPERATOR" 2>/dev/null || :)
+shared_libs=$(grep -c -e '=>' -e 'ld-linux' <<<"$deps" || :)
+if grep -q 'libcurl\.so' <<<"$deps"; then
+  curl_variant="shared ($(awk '/libcurl\.so/ { print $3 }' <<<"$deps"))"
 else
   curl_variant="static (minimal: ci/build-curl-min.sh)"
 fi
