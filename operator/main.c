@@ -305,6 +305,17 @@ static int http_render(dp_mbuf_t *out, void *ctx)
                               (int64_t)op_informer_size(c->infs[i]));
     }
     if (rc == 0)
+        rc = dp_metrics_family(out, "weir_operator_cache_bytes",
+                               "Bytes of cached keys and compact JSON texts per informer",
+                               DP_METRIC_GAUGE);
+    for (int i = 0; i < NINF && rc == 0; i++) {
+        char labels[64];
+
+        snprintf(labels, sizeof(labels), "resource=\"%s\"", op_informer_plural(c->infs[i]));
+        rc = dp_metrics_gauge(out, "weir_operator_cache_bytes", NULL, labels,
+                              (int64_t)op_informer_bytes(c->infs[i]));
+    }
+    if (rc == 0)
         rc = dp_metrics_hist(out, "weir_operator_queue_wait_seconds",
                              "How long a key was ready in the work queue before a worker took it",
                              NULL, &g_queue_wait);

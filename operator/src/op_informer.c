@@ -426,6 +426,18 @@ size_t op_informer_size(op_informer_t *inf)
     return n;
 }
 
+size_t op_informer_bytes(op_informer_t *inf)
+{
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+    pthread_mutex_lock(&inf->mu);
+    json_object_foreach (inf->cache, k, v)
+        n += strlen(k) + (json_is_string(v) ? json_string_length(v) : 0);
+    pthread_mutex_unlock(&inf->mu);
+    return n;
+}
+
 unsigned long op_informer_relists(op_informer_t *inf)
 {
     return atomic_load(&inf->relists);

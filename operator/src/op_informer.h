@@ -79,6 +79,10 @@ json_t *op_informer_list(op_informer_t *inf, const char *ns);
 /** Number of cached objects (metrics). */
 size_t op_informer_size(op_informer_t *inf);
 
+/** Bytes of the cached keys and (compact) JSON texts, without allocator
+ * and jansson overhead; 0 texts for a non-compact cache (metrics). */
+size_t op_informer_bytes(op_informer_t *inf);
+
 /** Number of relists done (tests, metrics). */
 unsigned long op_informer_relists(op_informer_t *inf);
 

@@ -279,6 +279,8 @@ hwm=$(hwm_kb)
 queue=$(metric weir_operator_queue_depth)
 heap_use=$(metric 'weir_operator_heap_bytes{state="in_use"}')
 read -r qwait_p50 qwait_p99 <<<"$(hist_ms weir_operator_queue_wait_seconds)"
+cache_bytes=$(curl -fsS "http://127.0.0.1:$HTTP/metrics" |
+  awk -F'[" ]' '/^weir_operator_cache_bytes\{/ { printf "%s%s %d kB", sep, $2, $NF / 1024; sep = ", " }')
 read -r rec_p50 rec_p99 <<<"$(hist_ms weir_operator_reconcile_seconds)"
 heap_free=$(metric 'weir_operator_heap_bytes{state="free"}')
 log "$nready/$COUNT Ready; RSS ${rss_ready} kB, peak ${hwm} kB"
@@ -373,6 +375,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
     "$anon_idle" "$anon_ready" "$per_proc_anon_kb" "$file_idle" "$file_ready"
   printf 'malloc heap kB (in use / free kept): idle %s / %s, all Ready %s / %s\n' \
     "$((heap_use_idle / 1024))" "$((heap_free_idle / 1024))" "$((heap_use / 1024))" "$((heap_free / 1024))"
+  printf 'informer caches (keys + compact JSON, all Ready): %s\n' "$cache_bytes"
   printf 'largest file mappings idle (kB):\n%s\n' "$(sed 's/^/  /' <<<"$top_idle")"
   printf 'largest file mappings at the end (kB):\n%s\n' "$(sed 's/^/  /' <<<"$top_ready")"
   printf 'JSON bytes: Processor %s (%s without managedFields), StatefulSet %s\n' "$proc_bytes" "$proc_nomf_bytes" "$sts_bytes"
