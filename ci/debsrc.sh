@@ -26,11 +26,27 @@ debsrc_fetch() {
   echo "$tag: fetching the source of $src $version"
   apt-get "${apt_opts[@]}" -qq update
   if ! (cd "$work/src" && apt-get "${apt_opts[@]}" -qq source --download-only "$src=$version"); then
-    # Each suite serves only its current version: an installed package older
-    # than the archive's has no source to fetch.
-    echo "$tag: no source for $src $version; if the archive has another one, run" >&2
-    echo "  apt-get install $bin=<that version> (and its -dev package)   (then retry)" >&2
-    return 1
+    # Each suite serves only its current version, and a security suite's
+    # newest upload may lack its source for a while: try every version the
+    # deb-src lists name, newest first. The libraries built from it are
+    # self-contained (own headers, static), so the installed $bin only picks
+    # the first choice.
+    local v ok=""
+    for v in $(apt-cache "${apt_opts[@]}" showsrc "$src" 2>/dev/null |
+      awk '/^Version:/ { print $2 }' | sort -u -r -V); do
+      [ "$v" = "$version" ] && continue
+      rm -f "$work"/src/*
+      if (cd "$work/src" && apt-get "${apt_opts[@]}" -qq source --download-only "$src=$v"); then
+        echo "$tag: no source for $src $version; built from $src $v instead" >&2
+        ok=$v
+        break
+      fi
+    done
+    if [ -z "$ok" ]; then
+      echo "$tag: no source for $src $version nor any other version the archive lists;" >&2
+      echo "  apt-get install $bin=<a version with source> (and its -dev package)   (then retry)" >&2
+      return 1
+    fi
   fi
   dsc=$(ls "$work"/src/"${src}"_*.dsc)
   dpkg-source --no-check -x "$dsc" "$dest" >/dev/null
