@@ -336,6 +336,10 @@ int dp_http_start(dp_http_t **out, const char *bind_addr, int port, const dp_htt
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     info.user = h;
     info.server_string = "weir";
+    /* Probes and scrapes need a handful of connections. Unset, lws sizes
+     * two lookup tables by the process fd limit and fills them: 320 KiB
+     * resident at `ulimit -n` 20000, 16 MiB at a container's 1048576. */
+    info.fd_limit_per_thread = DP_HTTP_MAX_FDS;
     h->ctx = lws_create_context(&info);
     if (h->ctx == NULL) {
         rc = -EIO;

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -471,6 +472,40 @@ static void test_stalled_client(void **state)
     close(fd2);
 }
 
+/* The server's fd tables are sized DP_HTTP_MAX_FDS, not by the fd limit: it
+ * must still serve when the process holds far more (a store's segments and
+ * sockets), so its own fds have numbers above that size. */
+static void test_high_fd_numbers(void **state)
+{
+    (void)state;
+    int hold[3 * DP_HTTP_MAX_FDS], n = 0;
+    dp_http_handlers_t h = {app_render, app_ready, NULL};
+    app_t app = {0};
+    dp_http_t *srv = NULL;
+    char err[256];
+    resp_t r;
+
+    h.ctx = &app;
+    while (n < (int)(sizeof(hold) / sizeof(hold[0]))) {
+        hold[n] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(hold[n] >= 0);
+        n++;
+    }
+    assert_true(hold[n - 1] > 2 * DP_HTTP_MAX_FDS);
+    assert_int_equal(dp_http_start(&srv, "127.0.0.1", 0, &h, err, sizeof(err)), 0);
+    for (int i = 0; i < 3; i++) { /* a few connections, each on a high fd */
+        assert_int_equal(get(dp_http_port(srv), "/healthz", &r), 0);
+        assert_int_equal(r.status, 200);
+        resp_free(&r);
+    }
+    assert_int_equal(get(dp_http_port(srv), "/metrics", &r), 0);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    dp_http_stop(srv);
+    while (n > 0)
+        close(hold[--n]);
+}
+
 static void test_restart_and_clash(void **state)
 {
     app_t app;
@@ -560,6 +595,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stalled_client, setup, teardown),
         cmocka_unit_test(test_restart_and_clash),
+        cmocka_unit_test(test_high_fd_numbers),
         cmocka_unit_test(test_ipv6_loopback),
     };
 
