@@ -18,6 +18,7 @@ typedef struct entry {
     bool processing; /* handed out, op_queue_done not yet called */
     bool dirty;      /* added while processing: queue again on done */
     bool low;        /* the pending readiness is low priority (op_queue_add_low) */
+    bool ran_low;    /* handed out as low priority: counts in q->low_running */
     uint64_t due_ms; /* delayed add pending until this time, 0 = none */
     uint64_t seq;
     uint64_t ready_ns; /* when it became ready (queued), for the wait */
@@ -30,6 +31,7 @@ struct op_queue {
     entry_t *e;
     size_t n, cap, max_keys;
     uint64_t seq, base_ms, max_ms, low_age_ns;
+    size_t low_running, low_limit; /* low-priority keys being processed; 0 = no limit */
     bool shutdown;
 };
 
@@ -262,12 +264,24 @@ void op_queue_set_low_age_ms(op_queue_t *q, uint64_t ms)
     pthread_mutex_unlock(&q->mu);
 }
 
+void op_queue_set_low_limit(op_queue_t *q, size_t n)
+{
+    pthread_mutex_lock(&q->mu);
+    q->low_limit = n;
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Whether `x` counts as low priority now (not yet aged). */
+static bool is_low(const op_queue_t *q, const entry_t *x, uint64_t now)
+{
+    return x->low && now - x->ready_ns < q->low_age_ns;
+}
+
 /* Whether ready `a` goes before ready `b`: normal priority first (a low
  * key counts as normal once it has waited the low age), then FIFO. */
 static bool before(const op_queue_t *q, const entry_t *a, const entry_t *b, uint64_t now)
 {
-    bool la = a->low && now - a->ready_ns < q->low_age_ns;
-    bool lb = b->low && now - b->ready_ns < q->low_age_ns;
+    bool la = is_low(q, a, now), lb = is_low(q, b, now);
     if (la != lb)
         return lb;
     return a->seq < b->seq;
@@ -290,12 +304,19 @@ int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64
         for (size_t i = 0; i < q->n; i++)
             if (q->e[i].queued && (!best || before(q, &q->e[i], best, tnow)))
                 best = &q->e[i];
+        /* The best is low only when no normal key is ready: at the limit,
+         * leave it queued, so a worker stays free for the next normal one. */
+        if (best && q->low_limit && q->low_running >= q->low_limit && is_low(q, best, tnow))
+            best = NULL;
         if (best && strlen(best->key) < keylen) {
             memcpy(key, best->key, strlen(best->key) + 1);
             if (waited_ns)
                 *waited_ns = tnow > best->ready_ns ? tnow - best->ready_ns : 0;
             best->queued = false;
             best->processing = true;
+            best->ran_low = is_low(q, best, tnow);
+            if (best->ran_low)
+                q->low_running++;
             rc = 1;
             break;
         }
@@ -331,6 +352,11 @@ void op_queue_done(op_queue_t *q, const char *key)
     x = find(q, key);
     if (x && x->processing) {
         x->processing = false;
+        if (x->ran_low) {
+            x->ran_low = false;
+            q->low_running--;
+            pthread_cond_broadcast(&q->cv); /* a held-back low key may go */
+        }
         if (x->dirty) {
             x->dirty = false;
             make_ready(q, x, x->low);

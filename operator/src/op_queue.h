@@ -43,6 +43,11 @@ int op_queue_add(op_queue_t *q, const char *key);
  */
 int op_queue_add_low(op_queue_t *q, const char *key);
 
+/** At most `n` low-priority keys (not yet aged) are processed at once (0,
+ * the default: no limit); with n below the number of workers, a normal key
+ * never waits for low work to finish. */
+void op_queue_set_low_limit(op_queue_t *q, size_t n);
+
 /** Sets the low-priority age (default OP_QUEUE_LOW_AGE_MS; tests). */
 void op_queue_set_low_age_ms(op_queue_t *q, uint64_t ms);
 

@@ -126,6 +126,23 @@ static void test_priority(void **state)
     op_queue_done(q, "x");
     op_queue_done(q, "y");
 
+    /* At the low limit a ready low key waits; a normal one still goes. */
+    op_queue_set_low_limit(q, 1);
+    assert_int_equal(op_queue_add_low(q, "l1"), 0);
+    assert_int_equal(op_queue_add_low(q, "l2"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "l1");
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 0); /* l2 held back */
+    assert_int_equal(op_queue_add(q, "n1"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "n1");
+    op_queue_done(q, "l1");
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "l2");
+    op_queue_done(q, "l2");
+    op_queue_done(q, "n1");
+    op_queue_set_low_limit(q, 0);
+
     /* Aged: a low key that waited 50 ms goes before a later normal one. */
     op_queue_set_low_age_ms(q, 50);
     assert_int_equal(op_queue_add_low(q, "old"), 0);
