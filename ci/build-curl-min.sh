@@ -67,32 +67,12 @@ fi
 work=$(mktemp -d "$cache/curl-min-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# A private deb-src copy of the system's own apt sources, so the exact version
-# of the installed package is fetched and the system's apt state is untouched.
-mkdir -p "$work/parts" "$work/lists/partial" "$work/cache/archives/partial" "$work/src"
-for f in /etc/apt/sources.list.d/*.sources; do
-  [ -e "$f" ] || continue
-  sed 's/^Types: deb$/Types: deb-src/' "$f" >"$work/parts/$(basename "$f")"
-done
-if [ -s /etc/apt/sources.list ]; then
-  sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >"$work/parts/list.list"
-fi
-apt_opts=(
-  -o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$work/parts"
-  -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
-  -o "Debug::NoLocking=1" -o "APT::Sandbox::User=$(id -un)"
-)
-echo "build-curl-min: fetching the source of curl $version"
-apt-get "${apt_opts[@]}" -qq update
-if ! (cd "$work/src" && apt-get "${apt_opts[@]}" -qq source --download-only "curl=$version"); then
-  # Each suite serves only its current version: an installed libcurl4 older
-  # than the archive's has no source to fetch.
-  echo "build-curl-min: no source for curl $version; if the archive has a newer one, run" >&2
-  echo "  apt-get install --only-upgrade libcurl4 libcurl4-openssl-dev   (then retry)" >&2
-  exit 1
-fi
-dsc=$(ls "$work"/src/curl_*.dsc)
-dpkg-source --no-check -x "$dsc" "$work/curl" >/dev/null
+# The source of the installed version (ci/debsrc.sh: a private deb-src copy
+# of the system's apt sources; another version the archive lists if it has
+# none for this one).
+# shellcheck source=ci/debsrc.sh
+. "$here/debsrc.sh"
+debsrc_fetch build-curl-min curl "$version" libcurl4 "$work" "$work/curl"
 cd "$work/curl"
 # Debian builds its OpenSSL flavour with the gnutls and nss patches popped
 # (debian/rules, override_dh_auto_configure); they only rename the library.

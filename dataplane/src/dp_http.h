@@ -10,9 +10,11 @@
 #include "dp_metrics.h"
 
 /** Most file descriptors the server's lws context tracks (its listener, its
- * cancel pipe and the open connections): probes and scrapes need few, and
- * lws sizes its tables by this instead of the process fd limit. */
-#define DP_HTTP_MAX_FDS 128
+ * cancel pipe and the open connections): probes and scrapes need few, lws
+ * sizes its tables by this instead of the process fd limit (~16 B each),
+ * and stops accepting at the limit, so it is high enough that idle clients
+ * cannot crowd out the kubelet's probes before lws times them out. */
+#define DP_HTTP_MAX_FDS 512
 
 /** A running server. Opaque; dp_http_start creates it, dp_http_stop frees it. */
 typedef struct dp_http dp_http_t;

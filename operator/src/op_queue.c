@@ -294,6 +294,7 @@ int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64
     pthread_mutex_lock(&q->mu);
     for (;;) {
         uint64_t now = now_ms(), next, wake, tnow;
+        bool at_limit;
         entry_t *best = NULL;
         if (q->shutdown) {
             rc = -ESHUTDOWN;
@@ -301,20 +302,21 @@ int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64
         }
         next = promote(q, now);
         tnow = now_ns();
+        /* At the limit, low keys (aged or not: the limit is about where the
+         * work came from, aging only about order) stay queued, so a worker
+         * stays free for the next normal one. */
+        at_limit = q->low_limit && q->low_running >= q->low_limit;
         for (size_t i = 0; i < q->n; i++)
-            if (q->e[i].queued && (!best || before(q, &q->e[i], best, tnow)))
+            if (q->e[i].queued && !(at_limit && q->e[i].low) &&
+                (!best || before(q, &q->e[i], best, tnow)))
                 best = &q->e[i];
-        /* The best is low only when no normal key is ready: at the limit,
-         * leave it queued, so a worker stays free for the next normal one. */
-        if (best && q->low_limit && q->low_running >= q->low_limit && is_low(q, best, tnow))
-            best = NULL;
         if (best && strlen(best->key) < keylen) {
             memcpy(key, best->key, strlen(best->key) + 1);
             if (waited_ns)
                 *waited_ns = tnow > best->ready_ns ? tnow - best->ready_ns : 0;
             best->queued = false;
             best->processing = true;
-            best->ran_low = is_low(q, best, tnow);
+            best->ran_low = best->low;
             if (best->ran_low)
                 q->low_running++;
             rc = 1;

@@ -43,7 +43,7 @@ int op_queue_add(op_queue_t *q, const char *key);
  */
 int op_queue_add_low(op_queue_t *q, const char *key);
 
-/** At most `n` low-priority keys (not yet aged) are processed at once (0,
+/** At most `n` low-priority keys (aged or not) are processed at once (0,
  * the default: no limit); with n below the number of workers, a normal key
  * never waits for low work to finish. */
 void op_queue_set_low_limit(op_queue_t *q, size_t n);

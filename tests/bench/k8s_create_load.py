@@ -66,7 +66,13 @@ def main():
 
     def worker():
         conn = http.client.HTTPSConnection(host, context=ctx, timeout=30)
-        conn.connect()
+        try:
+            conn.connect()
+        except (OSError, http.client.HTTPException) as e:
+            with lock:
+                state["failed"] += 1
+            sys.stderr.write("connect to %s failed: %s\n" % (host, e))
+            return
         while True:
             with lock:
                 i = state["next"]

@@ -338,7 +338,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   --argjson rss_ready "$rss_ready" --argjson hwm "$hwm" --argjson ready "$nready" \
   --argjson per "$per_proc_kb" --argjson pera "$per_proc_anon_kb" \
   --argjson ai "$anon_idle" --argjson fi "$file_idle" --argjson ar "$anon_ready" --argjson fr "$file_ready" \
-  --argjson hui "$heap_use_idle" --argjson hfi "$heap_free_idle" --argjson hu "$heap_use" --argjson hf "$heap_free" \
+  --argjson hui "${heap_use_idle:-0}" --argjson hfi "${heap_free_idle:-0}" --argjson hu "${heap_use:-0}" --argjson hf "${heap_free:-0}" \
   --arg qw50 "$qwait_p50" --arg qw99 "$qwait_p99" --arg rc50 "$rec_p50" --arg rc99 "$rec_p99" \
   --argjson workers "$WORKERS" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
   --argjson pb "$proc_bytes" --argjson pbn "$proc_nomf_bytes" --argjson sb "$sts_bytes" \
@@ -374,7 +374,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   printf 'RssAnon kB: idle %s, all Ready %s (%s kB per Processor); RssFile kB: idle %s, all Ready %s\n' \
     "$anon_idle" "$anon_ready" "$per_proc_anon_kb" "$file_idle" "$file_ready"
   printf 'malloc heap kB (in use / free kept): idle %s / %s, all Ready %s / %s\n' \
-    "$((heap_use_idle / 1024))" "$((heap_free_idle / 1024))" "$((heap_use / 1024))" "$((heap_free / 1024))"
+    "$((${heap_use_idle:-0} / 1024))" "$((${heap_free_idle:-0} / 1024))" "$((${heap_use:-0} / 1024))" "$((${heap_free:-0} / 1024))"
   printf 'informer caches (keys + compact JSON, all Ready): %s\n' "$cache_bytes"
   printf 'largest file mappings idle (kB):\n%s\n' "$(sed 's/^/  /' <<<"$top_idle")"
   printf 'largest file mappings at the end (kB):\n%s\n' "$(sed 's/^/  /' <<<"$top_ready")"

@@ -478,7 +478,7 @@ static void test_stalled_client(void **state)
 static void test_high_fd_numbers(void **state)
 {
     (void)state;
-    int hold[3 * DP_HTTP_MAX_FDS], n = 0;
+    int hold[DP_HTTP_MAX_FDS + 128], n = 0;
     dp_http_handlers_t h = {app_render, app_ready, NULL};
     app_t app = {0};
     dp_http_t *srv = NULL;
@@ -491,7 +491,7 @@ static void test_high_fd_numbers(void **state)
         assert_true(hold[n] >= 0);
         n++;
     }
-    assert_true(hold[n - 1] > 2 * DP_HTTP_MAX_FDS);
+    assert_true(hold[n - 1] > DP_HTTP_MAX_FDS);
     assert_int_equal(dp_http_start(&srv, "127.0.0.1", 0, &h, err, sizeof(err)), 0);
     for (int i = 0; i < 3; i++) { /* a few connections, each on a high fd */
         assert_int_equal(get(dp_http_port(srv), "/healthz", &r), 0);
