@@ -132,7 +132,7 @@ wait_for 30 "op-a holds the Lease" bash -c "[[ \"\$(kubectl get lease weir-opera
 step "health and metrics"
 wait_for 30 "op-a /readyz answers 200" curl -fsS "http://127.0.0.1:$HTTP_A/readyz"
 curl -fsS "http://127.0.0.1:$HTTP_A/healthz" >/dev/null || fail "op-a /healthz"
-curl -fsS "http://127.0.0.1:$HTTP_A/metrics" | grep -q '^weir_operator_leader 1$' ||
+curl -fsS "http://127.0.0.1:$HTTP_A/metrics" | grep -c '^weir_operator_leader 1$' >/dev/null ||
   fail "op-a /metrics does not report it leads"
 
 kubectl create namespace demo >/dev/null
@@ -397,7 +397,7 @@ start_operator op-b "$HTTP_B"
 sleep 3
 [[ "$(lease_holder)" == op-a ]] || fail "op-b took the Lease from a live op-a"
 grep -q '"leading"' "$WORK/op-op-b.log" && fail "op-b claims to lead"
-curl -fsS "http://127.0.0.1:$HTTP_B/metrics" | grep -q '^weir_operator_leader 0$' ||
+curl -fsS "http://127.0.0.1:$HTTP_B/metrics" | grep -c '^weir_operator_leader 0$' >/dev/null ||
   fail "op-b /metrics does not report a standby"
 kubectl apply -f - >/dev/null <<YAML
 apiVersion: streaming.weir.dev/v1alpha1
