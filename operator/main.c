@@ -272,6 +272,28 @@ typedef struct http_ctx {
     op_informer_t **infs;
 } http_ctx_t;
 
+static size_t informer_relists(op_informer_t *inf)
+{
+    return op_informer_relists(inf);
+}
+
+/* One metric family with a sample per informer, labelled resource=PLURAL. */
+static int per_informer(dp_mbuf_t *out, op_informer_t **infs, const char *name, const char *help,
+                        dp_metric_type_t type, size_t (*value)(op_informer_t *))
+{
+    int rc = dp_metrics_family(out, name, help, type);
+
+    for (int i = 0; i < NINF && rc == 0; i++) {
+        char labels[64];
+
+        snprintf(labels, sizeof(labels), "resource=\"%s\"", op_informer_plural(infs[i]));
+        rc = type == DP_METRIC_COUNTER
+                 ? dp_metrics_counter(out, name, NULL, labels, (uint64_t)value(infs[i]))
+                 : dp_metrics_gauge(out, name, NULL, labels, (int64_t)value(infs[i]));
+    }
+    return rc;
+}
+
 static int http_render(dp_mbuf_t *out, void *ctx)
 {
     http_ctx_t *c = ctx;
@@ -284,37 +306,16 @@ static int http_render(dp_mbuf_t *out, void *ctx)
         rc = dp_metrics_gauge(out, "weir_operator_queue_depth", "Keys waiting to be reconciled",
                               NULL, (int64_t)op_queue_len(c->queue));
     if (rc == 0)
-        rc = dp_metrics_family(out, "weir_operator_relists_total",
-                               "Informer relists (start, 410 Gone, broken watch)",
-                               DP_METRIC_COUNTER);
-    for (int i = 0; i < NINF && rc == 0; i++) {
-        char labels[64];
-
-        snprintf(labels, sizeof(labels), "resource=\"%s\"", op_informer_plural(c->infs[i]));
-        rc = dp_metrics_counter(out, "weir_operator_relists_total", NULL, labels,
-                                op_informer_relists(c->infs[i]));
-    }
+        rc = per_informer(out, c->infs, "weir_operator_relists_total",
+                          "Informer relists (start, 410 Gone, broken watch)", DP_METRIC_COUNTER,
+                          informer_relists);
     if (rc == 0)
-        rc = dp_metrics_family(out, "weir_operator_cache_objects", "Objects in each informer cache",
-                               DP_METRIC_GAUGE);
-    for (int i = 0; i < NINF && rc == 0; i++) {
-        char labels[64];
-
-        snprintf(labels, sizeof(labels), "resource=\"%s\"", op_informer_plural(c->infs[i]));
-        rc = dp_metrics_gauge(out, "weir_operator_cache_objects", NULL, labels,
-                              (int64_t)op_informer_size(c->infs[i]));
-    }
+        rc = per_informer(out, c->infs, "weir_operator_cache_objects",
+                          "Objects in each informer cache", DP_METRIC_GAUGE, op_informer_size);
     if (rc == 0)
-        rc = dp_metrics_family(out, "weir_operator_cache_bytes",
-                               "Bytes of cached keys and compact JSON texts per informer",
-                               DP_METRIC_GAUGE);
-    for (int i = 0; i < NINF && rc == 0; i++) {
-        char labels[64];
-
-        snprintf(labels, sizeof(labels), "resource=\"%s\"", op_informer_plural(c->infs[i]));
-        rc = dp_metrics_gauge(out, "weir_operator_cache_bytes", NULL, labels,
-                              (int64_t)op_informer_bytes(c->infs[i]));
-    }
+        rc = per_informer(out, c->infs, "weir_operator_cache_bytes",
+                          "Bytes of cached keys and compact JSON texts per informer",
+                          DP_METRIC_GAUGE, op_informer_bytes);
     if (rc == 0)
         rc = dp_metrics_hist(out, "weir_operator_queue_wait_seconds",
                              "How long a key was ready in the work queue before a worker took it",
