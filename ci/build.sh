@@ -22,7 +22,10 @@ case "${static^^}" in
   OFF) ;;
   AUTO) { ci/build-curl-min.sh && ci/build-rdkafka-min.sh; } >/dev/null ||
     echo "build.sh: no minimal libcurl/librdkafka; AUTO falls back to the system's" >&2 ;;
-  *) ci/build-curl-min.sh >/dev/null && ci/build-rdkafka-min.sh >/dev/null ;;
+  *) # one per line: set -e does not stop on the left side of &&
+    ci/build-curl-min.sh >/dev/null
+    ci/build-rdkafka-min.sh >/dev/null
+    ;;
 esac
 cmake -S . -B "$dir" -G Ninja -DWEIR_OPERATOR_STATIC=ON "$@" >/dev/null
 cmake --build "$dir" -j "$(nproc)"
