@@ -52,6 +52,52 @@ static atomic_bool g_leader;
 /* Every worker records into these (dp_hist: atomic adds); /metrics reads. */
 static dp_hist_t g_queue_wait, g_reconcile_time;
 
+/* API request durations by verb and resource, as client-go's
+ * rest_client_request_duration_seconds: slots are taken on first use (the
+ * set is small and fixed by what the operator does), never freed. */
+#define API_SLOTS 32
+typedef struct {
+    char verb[8], resource[48];
+    dp_hist_t hist;
+} api_slot_t;
+static api_slot_t g_api[API_SLOTS];
+static atomic_int g_api_n;
+static pthread_mutex_t g_api_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void observe_request(void *ud, const char *method, const char *path, long status,
+                            uint64_t ns)
+{
+    char resource[sizeof(g_api[0].resource)];
+    const char *verb = method;
+    bool collection;
+    int n, i;
+    (void)ud;
+    (void)status;
+    op_kube_path_resource(path, resource, sizeof(resource), &collection);
+    if (strcmp(method, "GET") == 0 && collection)
+        verb = "LIST";
+    n = atomic_load(&g_api_n);
+    for (i = 0; i < n; i++)
+        if (strcmp(g_api[i].verb, verb) == 0 && strcmp(g_api[i].resource, resource) == 0)
+            break;
+    if (i == n) {
+        pthread_mutex_lock(&g_api_mu);
+        n = atomic_load(&g_api_n);
+        for (i = 0; i < n; i++)
+            if (strcmp(g_api[i].verb, verb) == 0 && strcmp(g_api[i].resource, resource) == 0)
+                break;
+        if (i == n && n < API_SLOTS) {
+            snprintf(g_api[n].verb, sizeof(g_api[n].verb), "%s", verb);
+            snprintf(g_api[n].resource, sizeof(g_api[n].resource), "%s", resource);
+            atomic_store(&g_api_n, n + 1); /* publishes the slot's names */
+        }
+        pthread_mutex_unlock(&g_api_mu);
+        if (i == API_SLOTS)
+            return; /* full: not recorded rather than mislabelled */
+    }
+    dp_hist_record_ns(&g_api[i].hist, ns);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -197,7 +243,8 @@ static op_kube_err_t new_client(op_kube_t **out, char *err, size_t errlen, void 
     op_kube_err_t e = op_kube_config_auto(f->kubeconfig, f->context, NULL, &cfg, err, errlen);
     if (e != OP_KUBE_OK)
         return e;
-    return op_kube_new(&cfg, NULL, out, err, errlen);
+    op_kube_opts_t opts = {.observe = observe_request};
+    return op_kube_new(&cfg, &opts, out, err, errlen);
 }
 
 static json_t *parse_json_flag(const char *name, const char *v, int *bad)
@@ -324,6 +371,19 @@ static int http_render(dp_mbuf_t *out, void *ctx)
         rc = dp_metrics_hist(out, "weir_operator_reconcile_seconds",
                              "Duration of one reconcile (its API requests included)", NULL,
                              &g_reconcile_time);
+    if (rc == 0)
+        rc = dp_metrics_family(out, "weir_operator_api_request_seconds",
+                               "Duration of each Kubernetes API request (not watches), by verb "
+                               "and resource",
+                               DP_METRIC_HISTOGRAM);
+    for (int i = 0, n = atomic_load(&g_api_n); i < n && rc == 0; i++) {
+        char labels[96];
+
+        snprintf(labels, sizeof(labels), "verb=\"%.7s\",resource=\"%.47s\"", g_api[i].verb,
+                 g_api[i].resource);
+        rc =
+            dp_metrics_hist(out, "weir_operator_api_request_seconds", NULL, labels, &g_api[i].hist);
+    }
     if (rc == 0) {
         /* malloc's own view, to tell live data from what it keeps free
          * (RSS alone cannot): every arena, mmapped chunks included. */

@@ -151,6 +151,49 @@ int op_kube_path(char *buf, size_t len, const char *api_version, const char *ns,
     return n;
 }
 
+int op_kube_path_resource(const char *path, char *buf, size_t len, bool *collection)
+{
+    const char *seg[8];
+    size_t segl[8], n = 0, at;
+    const char *p = path ? path : "";
+    int w;
+
+    *collection = false;
+    while (*p == '/' && n < 8) {
+        const char *e = p + 1;
+
+        while (*e && *e != '/' && *e != '?')
+            e++;
+        seg[n] = p + 1;
+        segl[n++] = (size_t)(e - p - 1);
+        if (*e != '/')
+            break;
+        p = e;
+    }
+    if (n >= 2 && segl[0] == 3 && memcmp(seg[0], "api", 3) == 0)
+        at = 2;
+    else if (n >= 3 && segl[0] == 4 && memcmp(seg[0], "apis", 4) == 0)
+        at = 3;
+    else
+        at = 0;
+    if (at && n >= at + 3 && segl[at] == 10 && memcmp(seg[at], "namespaces", 10) == 0)
+        at += 2;
+    if (!at || n <= at || segl[at] == 0) {
+        snprintf(buf, len, "other");
+        return -1;
+    }
+    *collection = n == at + 1;
+    if (n >= at + 3)
+        w = snprintf(buf, len, "%.*s/%.*s", (int)segl[at], seg[at], (int)segl[at + 2], seg[at + 2]);
+    else
+        w = snprintf(buf, len, "%.*s", (int)segl[at], seg[at]);
+    if (w < 0 || (size_t)w >= len) {
+        snprintf(buf, len, "other");
+        return -1;
+    }
+    return 0;
+}
+
 char *op_kube__url(const op_kube_t *k, const char *path, const char *query)
 {
     char *url = NULL;
@@ -231,6 +274,8 @@ op_kube_err_t op_kube_new(op_kube_config_t *cfg, const op_kube_opts_t *opts, op_
         opts && opts->max_response_bytes ? opts->max_response_bytes : (size_t)64 << 20;
     snprintf(k->user_agent, sizeof(k->user_agent), "%s",
              opts && opts->user_agent ? opts->user_agent : "weir-operator/" WEIR_VERSION);
+    k->observe = opts ? opts->observe : NULL;
+    k->observe_ud = opts ? opts->observe_ud : NULL;
     snprintf(k->field_manager, sizeof(k->field_manager), "%s",
              opts && opts->field_manager ? opts->field_manager : "weir-operator");
     if (!segment_ok(k->field_manager) || strchr(k->field_manager, '&')) {
@@ -594,11 +639,20 @@ static op_kube_err_t request_url(op_kube_t *k, const char *method, const char *p
     url = op_kube__url(k, path, query);
     if (!url)
         return op_kube__fail(OP_KUBE_ERR_INVALID, err, errlen, "out of memory");
-    rc = do_request(k, method, url, content_type, body, body_len, &status, out, err, errlen);
-    if (status == 401 && op_kube__token_refreshable(k)) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct timespec t0, t1;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = do_request(k, method, url, content_type, body, body_len, &status, out, err, errlen);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (k->observe)
+            k->observe(k->observe_ud, method, path, status,
+                       (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec -
+                           (uint64_t)t0.tv_nsec);
+        if (status != 401 || attempt > 0 || !op_kube__token_refreshable(k))
+            break;
         /* The token rotated or expired under us: fetch a fresh one, once. */
         op_kube_invalidate_credentials(k);
-        rc = do_request(k, method, url, content_type, body, body_len, &status, out, err, errlen);
     }
     free(url);
     return rc;

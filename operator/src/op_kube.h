@@ -117,6 +117,10 @@ typedef struct op_kube_opts {
     size_t max_response_bytes; /* 64 MiB */
     const char *user_agent;    /* "weir-operator/<version>" */
     const char *field_manager; /* "weir-operator", for server-side apply */
+    /* Optional: called on the calling thread after each request (not after
+     * watches) with its method, path, HTTP status (0: none) and duration. */
+    void (*observe)(void *ud, const char *method, const char *path, long status, uint64_t ns);
+    void *observe_ud;
 } op_kube_opts_t;
 
 /**
@@ -142,6 +146,15 @@ void op_kube_close_idle(op_kube_t *k);
 /** Drops the cached token (token file or exec plugin) so the next request
  * reads or runs it again; the client also does this by itself on a 401. */
 void op_kube_invalidate_credentials(op_kube_t *k);
+
+/**
+ * What request `path` is about, for metrics: its resource ("configmaps";
+ * "processors/status" for a subresource; a namespace path gives
+ * "namespaces") into `buf`, and whether it names a collection rather than
+ * one object. The query is ignored. Returns 0, or -1 with "other" in `buf`
+ * when `path` is not an /api or /apis path or does not fit.
+ */
+int op_kube_path_resource(const char *path, char *buf, size_t len, bool *collection);
 
 /**
  * Builds an API path: `api_version` "v1" gives /api/v1, "apps/v1" gives

@@ -29,6 +29,8 @@ struct op_kube {
     struct curl_slist *connect_to; /* tls-server-name mapping, or NULL */
     CURL *curl;                    /* requests (keep-alive) */
     CURL *watch_curl;              /* watches, so callbacks may issue requests */
+    void (*observe)(void *ud, const char *method, const char *path, long status, uint64_t ns);
+    void *observe_ud;
 
     /* Bearer token cache: from token_file (re-read when it changes or after
      * a minute) or from the exec plugin (until its expiry). */

@@ -195,22 +195,36 @@ static int set_status(op_reconciler_t *r, const json_t *obj, const char *status,
 }
 
 /* Applies every rendered child; the first failure's detail goes to `err`.
- * Services go last: a headless Service is needed for the pods' DNS names,
- * not for the StatefulSet or its pods to be created, so the pods' inputs
- * (ConfigMap, then StatefulSet) reach the apiserver one round trip sooner. */
-static int apply_children(op_reconciler_t *r, const json_t *objects, json_t **sts, char *err,
-                          size_t errlen)
+ * The order is what the pods need first, one round trip per object:
+ *  - a change of an existing workload applies the ConfigMap first, so that a
+ *    pod the rollout starts never reads the previous config under the new
+ *    config-hash, and a failed ConfigMap apply leaves the StatefulSet alone;
+ *  - a first apply (`create`: no StatefulSet yet) applies the StatefulSet
+ *    first: its pods cannot read an older config because there is none, the
+ *    ConfigMap follows a round trip later, long before the scheduler and the
+ *    kubelet reach a pod (kubelet retries a missing ConfigMap volume until it
+ *    exists, so the worst case is a later start, never a wrong config);
+ *  - Services always go last: a headless Service is needed for the pods' DNS
+ *    names, not for the StatefulSet or its pods to be created. */
+static int apply_children(op_reconciler_t *r, const json_t *objects, bool create, json_t **sts,
+                          char *err, size_t errlen)
 {
+    static const char *const first[] = {"ConfigMap", "StatefulSet"};
     const json_t *o;
     size_t n = json_array_size(objects);
     char path[512];
-    /* Two passes over the list: k < n everything but Services, then those. */
-    for (size_t k = 0; k < 2 * n; k++) {
+    /* Three passes over the list: the first kind, then everything but
+     * Services, then those. */
+    for (size_t k = 0; k < 3 * n; k++) {
         json_t *res = NULL;
         const char *kind;
+        bool head, svc;
+        size_t pass = k / n;
         o = json_array_get(objects, k % n);
         kind = json_string_value(json_object_get(o, "kind"));
-        if ((kind && strcmp(kind, "Service") == 0) != (k >= n))
+        head = kind && strcmp(kind, first[create ? 1 : 0]) == 0;
+        svc = kind && strcmp(kind, "Service") == 0;
+        if (pass != (head ? 0u : svc ? 2u : 1u))
             continue;
         if (obj_path(path, sizeof(path), o, NULL) < 0) {
             snprintf(err, errlen, "cannot build the path of a rendered %s", kind ? kind : "?");
@@ -226,6 +240,26 @@ static int apply_children(op_reconciler_t *r, const json_t *objects, json_t **st
         }
     }
     return 0;
+}
+
+/* True when the StatefulSet among `objects` is not in the cache: the apply
+ * about to happen creates it. Without a StatefulSet informer, false. */
+static bool sts_missing(op_reconciler_t *r, const json_t *objects)
+{
+    const json_t *o;
+    size_t i;
+    if (!r->statefulsets)
+        return false;
+    json_array_foreach (objects, i, o) {
+        const char *kind = str_at(o, "kind", NULL, NULL);
+        if (kind && strcmp(kind, "StatefulSet") == 0) {
+            json_t *sts = op_informer_get(r->statefulsets, str_at(o, "metadata", "namespace", NULL),
+                                          str_at(o, "metadata", "name", NULL));
+            json_decref(sts);
+            return sts == NULL;
+        }
+    }
+    return false;
 }
 
 /* True when `obj`'s Ready condition is True; `why` gets its reason and
@@ -353,7 +387,8 @@ static int reconcile_cluster_stream(op_reconciler_t *r, const json_t *cs, uint64
     if (proto && strcmp(proto, "weir") == 0) {
         json_t *sts = NULL;
         char msg[256];
-        if (apply_children(r, out.objects, &sts, err, sizeof(err)) != 0) {
+        if (apply_children(r, out.objects, sts_missing(r, out.objects), &sts, err, sizeof(err)) !=
+            0) {
             set_status(r, cs, "False", "ApplyFailed", err, out.status);
             json_decref(sts);
             rc = -1;
@@ -727,6 +762,31 @@ static void applied_remember(op_reconciler_t *r, const char *key, const char *ha
     pthread_mutex_unlock(&applied_mu);
 }
 
+/* True when an apply for `key` was made or tried since its Processor
+ * appeared (an earlier apply may have created children the cache has not
+ * seen yet). */
+static bool applied_known(op_reconciler_t *r, const char *key)
+{
+    bool known;
+    if (!r->applied)
+        return false;
+    pthread_mutex_lock(&applied_mu);
+    known = json_object_get(r->applied, key) != NULL;
+    pthread_mutex_unlock(&applied_mu);
+    return known;
+}
+
+/* Records that an apply for `key` failed: the next one applies everything
+ * again, as a change (applied_current never matches "-"). */
+static void applied_failed(op_reconciler_t *r, const char *key)
+{
+    if (!r->applied)
+        return;
+    pthread_mutex_lock(&applied_mu);
+    json_object_set_new(r->applied, key, json_string("- 0 0"));
+    pthread_mutex_unlock(&applied_mu);
+}
+
 /* 0 when every input and output Stream of `p` is Ready, else -1 with the
  * first one that is not in `err`. */
 static int streams_ready(op_reconciler_t *r, const json_t *p, char *err, size_t errlen)
@@ -786,8 +846,9 @@ static int reconcile_processor(op_reconciler_t *r, const char *key, const json_t
         hash[0] = '\0';
     sts = hash[0] ? applied_current(r, key, hash, out.objects) : NULL;
     if (!sts) {
-        if (apply_children(r, out.objects, &sts, err, sizeof(err)) != 0) {
-            applied_remember(r, key, NULL, NULL);
+        bool create = !applied_known(r, key) && sts_missing(r, out.objects);
+        if (apply_children(r, out.objects, create, &sts, err, sizeof(err)) != 0) {
+            applied_failed(r, key);
             set_status(r, p, "False", "ApplyFailed", err, NULL);
             rc = -1;
             goto out;

@@ -135,9 +135,11 @@ hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$op/status"; }
 metric() { curl -fsS "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 # "p50 p99" in ms of histogram $1 from its cumulative buckets: the le bound
 # of the first bucket holding the quantile (an upper bound on the value).
+# p50 and p99 (upper bucket bounds, ms) of histogram $1; $2: labels the
+# series starts with, e.g. 'verb="PATCH",resource="configmaps",'.
 hist_ms() {
-  curl -fsS "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1_bucket" '
-    index($1, m "{") == 1 { split($1, a, "le=\""); le = a[2]; sub(/".*/, "", le)
+  curl -fsS "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1_bucket" -v l="${2:-}" '
+    index($1, m "{" l "le=") == 1 { split($1, a, "le=\""); le = a[2]; sub(/".*/, "", le)
                             n++; bound[n] = le; cnt[n] = $2 }
     END { total = cnt[n]; if (!total) { print "0 0"; exit }
           for (q = 1; q <= 2; q++) { want = (q == 1 ? 0.50 : 0.99) * total
@@ -283,6 +285,12 @@ cache_bytes=$(curl -fsS "http://127.0.0.1:$HTTP/metrics" |
   awk -F'[" ]' '/^weir_operator_cache_bytes\{/ { printf "%s%s %d kB", sep, $2, $NF / 1024; sep = ", " }')
 read -r rec_p50 rec_p99 <<<"$(hist_ms weir_operator_reconcile_seconds)"
 heap_free=$(metric 'weir_operator_heap_bytes{state="free"}')
+api_ms=""
+for vr in PATCH:statefulsets PATCH:configmaps PATCH:services PATCH:processors/status POST:events; do
+  read -r a50 a99 <<<"$(hist_ms weir_operator_api_request_seconds "verb=\"${vr%%:*}\",resource=\"${vr#*:}\",")"
+  api_ms+="${api_ms:+, }${vr%%:*} ${vr#*:} $a50/$a99"
+done
+curl -fsS "http://127.0.0.1:$HTTP/metrics" >"$OUT/operator_metrics.txt" || :
 log "$nready/$COUNT Ready; RSS ${rss_ready} kB, peak ${hwm} kB"
 
 # Size of one Processor and its StatefulSet as the API returns them (the
@@ -386,6 +394,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
     "$post_p50" "$post_p99" "$lag_max" "$load_rate" "$drain_s" "$nready" "$COUNT" "$ready_s" "$cpu_s"
   printf 'operator side (all keys, whole run; bucket bounds): queue wait p50 %s p99 %s ms, reconcile p50 %s p99 %s ms\n' \
     "$qwait_p50" "$qwait_p99" "$rec_p50" "$rec_p99"
+  printf 'API requests p50/p99 ms (bucket bounds): %s\n' "$api_ms"
   printf 'goals: VmRSS <= 10240 kB: %s; RssAnon <= 10240 kB: %s; p99 <= 100 ms: %s\n' \
     "$( ((rss_ready <= 10240)) && echo met || echo MISSED)" \
     "$( ((anon_ready <= 10240)) && echo met || echo MISSED)" \

@@ -392,6 +392,20 @@ want_sts="$(kubectl get statefulsets -A -l app.kubernetes.io/managed-by=weir-ope
 [[ -n "$nsts" && "$nsts" -eq "$want_sts" && "$want_sts" -ge 4 ]] ||
   fail "statefulsets cache holds '$nsts' objects, the cluster $want_sts"
 
+step "API request durations by verb and resource"
+metrics="$(curl -fsS "http://127.0.0.1:$HTTP_A/metrics")"
+api_count() {
+  awk -v k="weir_operator_api_request_seconds_count{verb=\"$1\",resource=\"$2\"}" '$1 == k { print $2 }' <<<"$metrics"
+}
+# Every owned StatefulSet was applied (server-side apply is a PATCH) at least
+# once by op-a, and each Processor's status was written.
+n_apply="$(api_count PATCH statefulsets)"
+[[ -n "$n_apply" && "$n_apply" -ge "$want_sts" ]] ||
+  fail "api_request_seconds counts '$n_apply' StatefulSet applies, want >= $want_sts"
+n_status="$(api_count PATCH processors/status)"
+[[ -n "$n_status" && "$n_status" -ge 1 ]] || fail "no Processor status write counted ('$n_status')"
+[[ -n "$(api_count LIST processors)" ]] || fail "the Processor informer's list is not counted"
+
 step "two replicas: only the Lease holder acts"
 start_operator op-b "$HTTP_B"
 sleep 3

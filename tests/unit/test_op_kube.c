@@ -435,6 +435,42 @@ static void test_paths(void **state)
     assert_int_equal(op_kube_path(p, 10, "v1", "ns", "configmaps", "cm", NULL), -1);
 }
 
+static void test_path_resource(void **state)
+{
+    static const struct {
+        const char *path, *resource;
+        int rc;
+        bool collection;
+    } cases[] = {
+        {"/api/v1/namespaces/ns/configmaps/cm", "configmaps", 0, false},
+        {"/api/v1/namespaces/ns/configmaps", "configmaps", 0, true},
+        {"/api/v1/namespaces/ns/configmaps?limit=500&continue=x", "configmaps", 0, true},
+        {"/apis/apps/v1/statefulsets", "statefulsets", 0, true},
+        {"/apis/streaming.weir.dev/v1alpha1/namespaces/a/processors/p/status", "processors/status",
+         0, false},
+        {"/api/v1/namespaces/ns", "namespaces", 0, false},
+        {"/api/v1/namespaces", "namespaces", 0, true},
+        {"/apis/coordination.k8s.io/v1/namespaces/w/leases/weir?x=1", "leases", 0, false},
+        {"/healthz", "other", -1, false},
+        {"/api/v1", "other", -1, false},
+        {"/apis/apps/v1/", "other", -1, false},
+        {"", "other", -1, false},
+        {NULL, "other", -1, false},
+    };
+    char buf[64];
+    bool coll;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(op_kube_path_resource(cases[i].path, buf, sizeof(buf), &coll),
+                         cases[i].rc);
+        assert_string_equal(buf, cases[i].resource);
+        assert_int_equal(coll, cases[i].collection);
+    }
+    /* Too long for the buffer: "other", never a truncated name. */
+    assert_int_equal(op_kube_path_resource("/api/v1/namespaces/a/configmaps", buf, 6, &coll), -1);
+    assert_string_equal(buf, "other");
+}
+
 static void test_client_new(void **state)
 {
     op_kube_config_t cfg = {0};
@@ -533,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_path_resource),
         cmocka_unit_test(test_client_new),
         cmocka_unit_test(test_microtime),
         cmocka_unit_test(test_backoff_bounds),
