@@ -50,7 +50,7 @@ typedef struct flags {
 static atomic_bool g_stop;
 static atomic_bool g_leader;
 /* Every worker records into these (dp_hist: atomic adds); /metrics reads. */
-static dp_hist_t g_queue_wait, g_reconcile_time;
+static dp_hist_t g_queue_wait[2], g_reconcile_time; /* queue wait: [normal, low] */
 
 /* API request durations by verb and resource, as client-go's
  * rest_client_request_duration_seconds: slots are taken on first use (the
@@ -288,7 +288,7 @@ static void *reconcile_main(void *arg)
             break;
         if (rc == 0)
             continue;
-        dp_hist_record_ns(&g_queue_wait, waited);
+        dp_hist_record_ns(&g_queue_wait[op_queue_processing_low(r->queue, key) ? 1 : 0], waited);
         /* Leadership may have been lost while waiting: give the key back. */
         if (!atomic_load(&g_leader)) {
             op_queue_done(r->queue, key);
@@ -305,7 +305,7 @@ static void *reconcile_main(void *arg)
         } else {
             op_queue_forget(r->queue, key);
             if (after)
-                op_queue_add_after(r->queue, key, after);
+                op_queue_add_after_low(r->queue, key, after); /* a poll */
         }
         op_queue_done(r->queue, key);
     }
@@ -364,9 +364,16 @@ static int http_render(dp_mbuf_t *out, void *ctx)
                           "Bytes of cached keys and compact JSON texts per informer",
                           DP_METRIC_GAUGE, op_informer_bytes);
     if (rc == 0)
-        rc = dp_metrics_hist(out, "weir_operator_queue_wait_seconds",
-                             "How long a key was ready in the work queue before a worker took it",
-                             NULL, &g_queue_wait);
+        rc = dp_metrics_family(out, "weir_operator_queue_wait_seconds",
+                               "How long a key was ready in the work queue before a worker "
+                               "took it, by the priority it was taken at",
+                               DP_METRIC_HISTOGRAM);
+    if (rc == 0)
+        rc = dp_metrics_hist(out, "weir_operator_queue_wait_seconds", NULL, "priority=\"normal\"",
+                             &g_queue_wait[0]);
+    if (rc == 0)
+        rc = dp_metrics_hist(out, "weir_operator_queue_wait_seconds", NULL, "priority=\"low\"",
+                             &g_queue_wait[1]);
     if (rc == 0)
         rc = dp_metrics_hist(out, "weir_operator_reconcile_seconds",
                              "Duration of one reconcile (its API requests included)", NULL,

@@ -20,6 +20,7 @@ typedef struct entry {
     bool low;        /* the pending readiness is low priority (op_queue_add_low) */
     bool ran_low;    /* handed out as low priority: counts in q->low_running */
     uint64_t due_ms; /* delayed add pending until this time, 0 = none */
+    bool due_low;    /* that delayed add is low priority */
     uint64_t seq;
     uint64_t ready_ns; /* when it became ready (queued), for the wait */
     unsigned failures;
@@ -161,24 +162,42 @@ int op_queue_add_low(op_queue_t *q, const char *key)
     return rc;
 }
 
-int op_queue_add_after(op_queue_t *q, const char *key, uint64_t delay_ms)
+/* Adds `key` after `delay_ms` at priority `low`; the caller holds q->mu.
+ * Merging with a pending delayed add keeps the earlier time and the higher
+ * priority of the two. */
+static void add_delayed(op_queue_t *q, entry_t *x, uint64_t delay_ms, bool low)
+{
+    if (delay_ms == 0) {
+        make_ready(q, x, low);
+    } else if (!x->queued && !x->dirty) {
+        uint64_t due = now_ms() + delay_ms;
+        x->due_low = x->due_ms ? x->due_low && low : low;
+        if (x->due_ms == 0 || due < x->due_ms)
+            x->due_ms = due;
+    }
+    pthread_cond_broadcast(&q->cv);
+}
+
+static int add_after(op_queue_t *q, const char *key, uint64_t delay_ms, bool low)
 {
     entry_t *x;
     int rc;
     pthread_mutex_lock(&q->mu);
     rc = lookup_or_add(q, key, &x);
-    if (rc == 0) {
-        if (delay_ms == 0) {
-            make_ready(q, x, false);
-        } else if (!x->queued && !x->dirty) {
-            uint64_t due = now_ms() + delay_ms;
-            if (x->due_ms == 0 || due < x->due_ms)
-                x->due_ms = due;
-        }
-        pthread_cond_broadcast(&q->cv);
-    }
+    if (rc == 0)
+        add_delayed(q, x, delay_ms, low);
     pthread_mutex_unlock(&q->mu);
     return rc;
+}
+
+int op_queue_add_after(op_queue_t *q, const char *key, uint64_t delay_ms)
+{
+    return add_after(q, key, delay_ms, false);
+}
+
+int op_queue_add_after_low(op_queue_t *q, const char *key, uint64_t delay_ms)
+{
+    return add_after(q, key, delay_ms, true);
 }
 
 static uint64_t delay_for(const op_queue_t *q, unsigned failures)
@@ -200,8 +219,7 @@ int op_queue_add_rate_limited(op_queue_t *q, const char *key)
         d = delay_for(q, x->failures);
         if (x->failures < 64)
             x->failures++;
-        pthread_mutex_unlock(&q->mu);
-        return op_queue_add_after(q, key, d);
+        add_delayed(q, x, d, x->processing ? x->ran_low : x->queued && x->low);
     }
     pthread_mutex_unlock(&q->mu);
     return rc;
@@ -250,7 +268,7 @@ static uint64_t promote(op_queue_t *q, uint64_t now)
         if (!x->due_ms)
             continue;
         if (x->due_ms <= now)
-            make_ready(q, x, false);
+            make_ready(q, x, x->due_low);
         else if (!next || x->due_ms < next)
             next = x->due_ms;
     }
@@ -345,6 +363,17 @@ int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64
     }
     pthread_mutex_unlock(&q->mu);
     return rc;
+}
+
+bool op_queue_processing_low(op_queue_t *q, const char *key)
+{
+    entry_t *x;
+    bool low;
+    pthread_mutex_lock(&q->mu);
+    x = find(q, key);
+    low = x && x->processing && x->ran_low;
+    pthread_mutex_unlock(&q->mu);
+    return low;
 }
 
 void op_queue_done(op_queue_t *q, const char *key)

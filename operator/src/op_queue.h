@@ -6,6 +6,7 @@
 #ifndef OP_QUEUE_H
 #define OP_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,10 +52,19 @@ void op_queue_set_low_limit(op_queue_t *q, size_t n);
 /** Sets the low-priority age (default OP_QUEUE_LOW_AGE_MS; tests). */
 void op_queue_set_low_age_ms(op_queue_t *q, uint64_t ms);
 
-/** Queues `key` after `delay_ms` (an earlier pending add wins). */
+/** Queues `key` after `delay_ms` (an earlier pending add wins), at normal
+ * priority. */
 int op_queue_add_after(op_queue_t *q, const char *key, uint64_t delay_ms);
 
-/** Queues `key` after its next backoff delay and counts one more failure. */
+/** As op_queue_add_after at low priority: for a poll a reconcile asks for
+ * (a broker to check again, a child to look at later). A pending normal
+ * delayed add keeps normal priority. */
+int op_queue_add_after_low(op_queue_t *q, const char *key, uint64_t delay_ms);
+
+/** Queues `key` after its next backoff delay and counts one more failure.
+ * The retry keeps the priority the key was last handed out at (a failed
+ * low reconcile retries low), or, when it is not being processed, the
+ * priority it is pending at (normal when it is not pending either). */
 int op_queue_add_rate_limited(op_queue_t *q, const char *key);
 
 /** Clears the failure count of `key` (after a successful reconcile). */
@@ -74,6 +84,10 @@ uint64_t op_queue_next_delay_ms(op_queue_t *q, const char *key);
  * (got one), 0 (timeout) or -ESHUTDOWN.
  */
 int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64_t *waited_ns);
+
+/** True while `key` is being processed as a low-priority key (handed out
+ * low, aged or not), for metrics by priority. */
+bool op_queue_processing_low(op_queue_t *q, const char *key);
 
 /** Ends processing of `key`; re-queues it if it was added meanwhile. */
 void op_queue_done(op_queue_t *q, const char *key);

@@ -280,7 +280,8 @@ cp "/proc/$op/smaps" "$OUT/operator_smaps_ready.txt" 2>/dev/null || :
 hwm=$(hwm_kb)
 queue=$(metric weir_operator_queue_depth)
 heap_use=$(metric 'weir_operator_heap_bytes{state="in_use"}')
-read -r qwait_p50 qwait_p99 <<<"$(hist_ms weir_operator_queue_wait_seconds)"
+read -r qwait_p50 qwait_p99 <<<"$(hist_ms weir_operator_queue_wait_seconds 'priority="normal",')"
+read -r qwlow_p50 qwlow_p99 <<<"$(hist_ms weir_operator_queue_wait_seconds 'priority="low",')"
 cache_bytes=$(curl -fsS "http://127.0.0.1:$HTTP/metrics" |
   awk -F'[" ]' '/^weir_operator_cache_bytes\{/ { printf "%s%s %d kB", sep, $2, $NF / 1024; sep = ", " }')
 read -r rec_p50 rec_p99 <<<"$(hist_ms weir_operator_reconcile_seconds)"
@@ -347,7 +348,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   --argjson per "$per_proc_kb" --argjson pera "$per_proc_anon_kb" \
   --argjson ai "$anon_idle" --argjson fi "$file_idle" --argjson ar "$anon_ready" --argjson fr "$file_ready" \
   --argjson hui "${heap_use_idle:-0}" --argjson hfi "${heap_free_idle:-0}" --argjson hu "${heap_use:-0}" --argjson hf "${heap_free:-0}" \
-  --arg qw50 "$qwait_p50" --arg qw99 "$qwait_p99" --arg rc50 "$rec_p50" --arg rc99 "$rec_p99" \
+  --arg qw50 "$qwait_p50" --arg qw99 "$qwait_p99" --arg ql50 "$qwlow_p50" --arg ql99 "$qwlow_p99" --arg rc50 "$rec_p50" --arg rc99 "$rec_p99" \
   --argjson workers "$WORKERS" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
   --argjson pb "$proc_bytes" --argjson pbn "$proc_nomf_bytes" --argjson sb "$sts_bytes" \
   --argjson np "$n_p" --argjson p50p "$p50_p" --argjson p90p "$p90_p" --argjson p99p "$p99_p" --argjson maxp "$max_p" \
@@ -360,7 +361,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
     shared_libraries: $nlibs, libcurl: $curlv,
     rss_kb: {idle: $rss_idle, with_streams: $rss_deps, all_statefulsets: $rss_all, all_ready: $rss_ready, peak: $hwm},
     rss_anon_kb: {idle: $ai, all_ready: $ar}, rss_file_kb: {idle: $fi, all_ready: $fr},
-    operator_ms: {queue_wait: {p50: $qw50, p99: $qw99}, reconcile: {p50: $rc50, p99: $rc99}},
+    operator_ms: {queue_wait_normal: {p50: $qw50, p99: $qw99}, queue_wait_low: {p50: $ql50, p99: $ql99}, reconcile: {p50: $rc50, p99: $rc99}},
     heap_bytes: {idle: {in_use: $hui, free: $hfi}, all_ready: {in_use: $hu, free: $hf}},
     rss_per_processor_kb: $per, rss_anon_per_processor_kb: $pera, workers: $workers, loadavg_end: $load,
     processors_ready: $ready, queue_depth_end: $queue,
@@ -392,8 +393,8 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   printf '                                             all   n=%s p50 %s p90 %s p99 %s max %s\n' "$n_a" "$p50_a" "$p90_a" "$p99_a" "$max_a"
   printf 'POST p50 %s p99 %s ms, sends at most %s ms late; created at %s/s; all StatefulSets %s s and %s/%s Ready %s s after the load began; operator CPU %s s\n' \
     "$post_p50" "$post_p99" "$lag_max" "$load_rate" "$drain_s" "$nready" "$COUNT" "$ready_s" "$cpu_s"
-  printf 'operator side (all keys, whole run; bucket bounds): queue wait p50 %s p99 %s ms, reconcile p50 %s p99 %s ms\n' \
-    "$qwait_p50" "$qwait_p99" "$rec_p50" "$rec_p99"
+  printf 'operator side (whole run; bucket bounds): queue wait normal p50 %s p99 %s ms, low p50 %s p99 %s ms; reconcile p50 %s p99 %s ms\n' \
+    "$qwait_p50" "$qwait_p99" "$qwlow_p50" "$qwlow_p99" "$rec_p50" "$rec_p99"
   printf 'API requests p50/p99 ms (bucket bounds): %s\n' "$api_ms"
   printf 'goals: VmRSS <= 10240 kB: %s; RssAnon <= 10240 kB: %s; p99 <= 100 ms: %s\n' \
     "$( ((rss_ready <= 10240)) && echo met || echo MISSED)" \

@@ -198,6 +198,73 @@ static void test_backoff(void **state)
     op_queue_free(q);
 }
 
+/* Delayed adds keep their priority: a failed low reconcile retries low, a
+ * failed normal one normal, a low poll stays low, and a normal delayed add
+ * merged into a low one makes it normal. */
+static void test_delayed_priority(void **state)
+{
+    (void)state;
+    op_queue_t *q = op_queue_new(20, 20, 16);
+    char k[OP_QUEUE_KEY_MAX];
+    op_queue_set_low_age_ms(q, 60000);
+
+    /* A low key fails while processing: its retry is low. */
+    assert_int_equal(op_queue_add_low(q, "low"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "low");
+    assert_int_equal(op_queue_add_rate_limited(q, "low"), 0);
+    op_queue_done(q, "low");
+    /* A normal key fails too, after it. */
+    assert_int_equal(op_queue_add(q, "norm"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_int_equal(op_queue_add_rate_limited(q, "norm"), 0);
+    op_queue_done(q, "norm");
+    usleep(60 * 1000); /* both retries are due */
+    /* The normal retry, due later, still goes first. */
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "norm");
+    op_queue_done(q, "norm");
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "low");
+    op_queue_done(q, "low");
+    op_queue_forget(q, "low");
+    op_queue_forget(q, "norm");
+
+    /* A low poll is handed out after a normal key queued after it was due
+     * (the get of "x" makes the due poll ready before "user" arrives). */
+    assert_int_equal(op_queue_add_after_low(q, "poll", 10), 0);
+    usleep(30 * 1000);
+    assert_int_equal(op_queue_add(q, "x"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "x");
+    op_queue_done(q, "x");
+    assert_int_equal(op_queue_add(q, "user"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "user");
+    op_queue_done(q, "user");
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "poll");
+    op_queue_done(q, "poll");
+
+    /* A normal delayed add merged into a low one raises it. */
+    assert_int_equal(op_queue_add_after_low(q, "m", 10), 0);
+    assert_int_equal(op_queue_add_after(q, "m", 50), 0);
+    usleep(30 * 1000);
+    assert_int_equal(op_queue_add(q, "x"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "x");
+    op_queue_done(q, "x");
+    assert_int_equal(op_queue_add(q, "other"), 0);
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "m"); /* normal, and first by arrival */
+    op_queue_done(q, "m");
+    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
+    assert_string_equal(k, "other");
+    op_queue_done(q, "other");
+    assert_int_equal(op_queue_len(q), 0);
+    op_queue_free(q);
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -418,17 +485,12 @@ static void test_credentials_secret(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dedup_and_fifo),
-        cmocka_unit_test(test_processing_is_exclusive),
-        cmocka_unit_test(test_add_after),
-        cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_priority),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_shutdown_wakes),
-        cmocka_unit_test(test_ready_condition),
-        cmocka_unit_test(test_trim),
-        cmocka_unit_test(test_event_keys),
-        cmocka_unit_test(test_credentials_secret),
+        cmocka_unit_test(test_dedup_and_fifo),  cmocka_unit_test(test_processing_is_exclusive),
+        cmocka_unit_test(test_add_after),       cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_priority),        cmocka_unit_test(test_delayed_priority),
+        cmocka_unit_test(test_limits),          cmocka_unit_test(test_shutdown_wakes),
+        cmocka_unit_test(test_ready_condition), cmocka_unit_test(test_trim),
+        cmocka_unit_test(test_event_keys),      cmocka_unit_test(test_credentials_secret),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
