@@ -496,10 +496,12 @@ int main(int argc, char **argv)
                                     .processor_resources = proc_res,
                                     .seccomp_profile = seccomp};
     r.queue = op_queue_new(500, 5 * 60 * 1000, 65536);
-    /* One worker stays free for a user's new or edited object while the
-     * others work through readiness updates and dependents (op_queue). */
+    /* Half the workers (at least one) stay free for users' new or edited
+     * objects while the others work through readiness updates and
+     * dependents (op_queue). With one free worker, a burst of creates ran
+     * it at ~75% busy and queued creates behind each slow apply. */
     if (r.queue && f.workers > 1)
-        op_queue_set_low_limit(r.queue, (size_t)f.workers - 1);
+        op_queue_set_low_limit(r.queue, (size_t)f.workers / 2);
     r.applied = json_object();
     r.auto_provision = f.auto_provision;
     /* ClusterStream credentials Secrets live in the store namespace: the
