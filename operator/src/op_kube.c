@@ -288,8 +288,7 @@ op_kube_err_t op_kube_new(op_kube_config_t *cfg, const op_kube_opts_t *opts, op_
         goto fail;
     k->curl = curl_easy_init();
     k->watch_curl = curl_easy_init();
-    k->multi = curl_multi_init();
-    if (!k->curl || !k->watch_curl || !k->multi) {
+    if (!k->curl || !k->watch_curl) {
         rc = op_kube__fail(OP_KUBE_ERR_INVALID, err, errlen, "curl_easy_init failed");
         goto fail;
     }
@@ -306,11 +305,6 @@ void op_kube_free(op_kube_t *k)
         return;
     if (k->curl)
         curl_easy_cleanup(k->curl);
-    for (size_t i = 0; i < OP_KUBE_PARALLEL_MAX - 1; i++)
-        if (k->par[i])
-            curl_easy_cleanup(k->par[i]);
-    if (k->multi)
-        curl_multi_cleanup(k->multi);
     if (k->watch_curl)
         curl_easy_cleanup(k->watch_curl);
     curl_slist_free_all(k->connect_to);
@@ -324,20 +318,13 @@ void op_kube_free(op_kube_t *k)
 
 void op_kube_close_idle(op_kube_t *k)
 {
-    /* The request handles' connections live in the multi handle's cache: a
-     * fresh multi handle closes them (no handle is attached between
-     * requests); on failure the old one stays. The parallel handles' buffers
-     * go too. */
-    CURLM *m = curl_multi_init();
-    if (!m)
+    /* A fresh handle is the only way to close an easy handle's connection
+     * cache; on failure the old one stays. */
+    CURL *c = curl_easy_init();
+    if (!c)
         return;
-    curl_multi_cleanup(k->multi);
-    k->multi = m;
-    for (size_t i = 0; i < OP_KUBE_PARALLEL_MAX - 1; i++)
-        if (k->par[i]) {
-            curl_easy_cleanup(k->par[i]);
-            k->par[i] = NULL;
-        }
+    curl_easy_cleanup(k->curl);
+    k->curl = c;
 }
 
 const char *op_kube_namespace(const op_kube_t *k)
@@ -582,152 +569,58 @@ static size_t body_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-/* One request in flight on the client's multi handle. */
-typedef struct xfer {
-    CURL *c;
-    struct curl_slist *headers;
-    body_t resp;
-    const char *method, *url;
-    long status;
+static op_kube_err_t do_request(op_kube_t *k, const char *method, const char *url,
+                                const char *content_type, const char *body, size_t body_len,
+                                long *status, json_t **out, char *err, size_t errlen)
+{
+    struct curl_slist *headers = NULL;
+    body_t resp = {.max = k->max_response_bytes};
+    op_kube_err_t rc;
     CURLcode cc;
-    bool done;
-    uint64_t ns; /* duration, start of the run to completion */
-} xfer_t;
+    CURL *c = k->curl;
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static op_kube_err_t xfer_setup(op_kube_t *k, xfer_t *x, const char *content_type, const char *body,
-                                size_t body_len, char *err, size_t errlen)
-{
-    CURL *c = x->c;
-    op_kube_err_t rc = op_kube__setup(k, c, x->url, content_type, &x->headers, err, errlen);
-
-    x->resp.max = k->max_response_bytes;
+    *status = 0;
+    rc = op_kube__setup(k, c, url, content_type, &headers, err, errlen);
     if (rc != OP_KUBE_OK)
-        return rc;
+        goto out;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, k->request_timeout_ms);
-    /* A second request waits for the first one's connection and shares it
-     * (an HTTP/2 stream) rather than opening its own. */
-    curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, x->method);
-    if (strcmp(x->method, "GET") == 0) {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(x->method, "HEAD") == 0) {
+    } else if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x->resp);
-    return OP_KUBE_OK;
-}
-
-/* Runs every transfer of `xs` to completion on the client's multi handle,
- * whose connection cache all request handles share (the watch handle keeps
- * its own connection). */
-static void xfer_run(op_kube_t *k, xfer_t **xs, size_t n)
-{
-    uint64_t t0 = mono_ns();
-    int running = 0;
-    CURLMcode mc = CURLM_OK;
-
-    for (size_t i = 0; i < n; i++) {
-        xs[i]->cc = CURLE_SEND_ERROR;
-        xs[i]->done = curl_multi_add_handle(k->multi, xs[i]->c) != CURLM_OK;
-    }
-    do {
-        CURLMsg *m;
-        int left;
-
-        mc = curl_multi_perform(k->multi, &running);
-        while ((m = curl_multi_info_read(k->multi, &left))) {
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            for (size_t i = 0; i < n; i++)
-                if (xs[i]->c == m->easy_handle && !xs[i]->done) {
-                    xs[i]->cc = m->data.result;
-                    xs[i]->done = true;
-                    xs[i]->ns = mono_ns() - t0;
-                }
-        }
-        if (running && mc == CURLM_OK)
-            mc = curl_multi_poll(k->multi, NULL, 0, 1000, NULL);
-    } while (running && mc == CURLM_OK);
-    for (size_t i = 0; i < n; i++) {
-        curl_multi_remove_handle(k->multi, xs[i]->c);
-        if (!xs[i]->done)
-            xs[i]->ns = mono_ns() - t0; /* multi failure: cc stays a send error */
-    }
-}
-
-/* The result of a finished transfer: the status, `out` parsed from the
- * body; releases the transfer's buffers. `rc` is the setup's result. */
-static op_kube_err_t xfer_finish(xfer_t *x, op_kube_err_t rc, json_t **out, char *err,
-                                 size_t errlen)
-{
-    CURL *c = x->c;
-
-    x->status = 0;
-    if (rc != OP_KUBE_OK)
-        goto out;
-    if (x->cc != CURLE_OK) {
-        if (x->resp.overflow)
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        if (resp.overflow)
             rc = op_kube__fail(OP_KUBE_ERR_INVALID, err, errlen,
-                               "%s %s: response larger than %zu bytes", x->method, x->url,
-                               x->resp.max);
+                               "%s %s: response larger than %zu bytes", method, url, resp.max);
         else
-            rc = op_kube__curl_err(x->cc, x->method, err, errlen);
+            rc = op_kube__curl_err(cc, method, err, errlen);
         goto out;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &x->status);
-    rc = op_kube_err_from_response(x->status, x->resp.data, x->resp.len, err, errlen);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    rc = op_kube_err_from_response(*status, resp.data, resp.len, err, errlen);
     if (rc != OP_KUBE_OK || !out)
         goto out;
-    if (x->resp.len) {
+    if (resp.len) {
         json_error_t jerr;
 
-        *out = json_loadb(x->resp.data, x->resp.len, 0, &jerr);
+        *out = json_loadb(resp.data, resp.len, 0, &jerr);
         if (!*out)
             rc = op_kube__fail(OP_KUBE_ERR_TRANSIENT, err, errlen, "%s: response is not JSON: %s",
-                               x->method, jerr.text);
+                               method, jerr.text);
     }
 out:
     /* Detach our buffers from the handle before they go away. */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(x->headers);
-    x->headers = NULL;
-    free(x->resp.data);
-    x->resp.data = NULL;
-    return rc;
-}
-
-static void observe(op_kube_t *k, const xfer_t *x, const char *path)
-{
-    if (k->observe)
-        k->observe(k->observe_ud, x->method, path, x->status, x->ns);
-}
-
-static op_kube_err_t do_request(op_kube_t *k, const char *method, const char *url, const char *path,
-                                const char *content_type, const char *body, size_t body_len,
-                                long *status, json_t **out, char *err, size_t errlen)
-{
-    xfer_t x = {.c = k->curl, .method = method, .url = url}, *xs = &x;
-    op_kube_err_t rc = xfer_setup(k, &x, content_type, body, body_len, err, errlen);
-    bool sent = rc == OP_KUBE_OK;
-
-    if (sent)
-        xfer_run(k, &xs, 1);
-    rc = xfer_finish(&x, rc, out, err, errlen);
-    *status = x.status;
-    if (sent)
-        observe(k, &x, path);
+    curl_slist_free_all(headers);
+    free(resp.data);
     return rc;
 }
 
@@ -747,8 +640,15 @@ static op_kube_err_t request_url(op_kube_t *k, const char *method, const char *p
     if (!url)
         return op_kube__fail(OP_KUBE_ERR_INVALID, err, errlen, "out of memory");
     for (int attempt = 0; attempt < 2; attempt++) {
-        rc = do_request(k, method, url, path, content_type, body, body_len, &status, out, err,
-                        errlen);
+        struct timespec t0, t1;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = do_request(k, method, url, content_type, body, body_len, &status, out, err, errlen);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (k->observe)
+            k->observe(k->observe_ud, method, path, status,
+                       (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec -
+                           (uint64_t)t0.tv_nsec);
         if (status != 401 || attempt > 0 || !op_kube__token_refreshable(k))
             break;
         /* The token rotated or expired under us: fetch a fresh one, once. */
@@ -950,77 +850,6 @@ op_kube_err_t op_kube_apply(op_kube_t *k, const char *path, const json_t *obj, j
                             char *err, size_t errlen)
 {
     return op_kube_patch(k, path, OP_KUBE_PATCH_APPLY, obj, out, err, errlen);
-}
-
-op_kube_err_t op_kube_apply_all(op_kube_t *k, op_kube_apply_req_t *reqs, size_t n)
-{
-    xfer_t xs[OP_KUBE_PARALLEL_MAX] = {0}, *run[OP_KUBE_PARALLEL_MAX];
-    char *bodies[OP_KUBE_PARALLEL_MAX] = {0}, *urls[OP_KUBE_PARALLEL_MAX] = {0};
-    op_kube_err_t first = OP_KUBE_OK;
-    char query[192];
-    size_t nrun = 0;
-
-    if (n > OP_KUBE_PARALLEL_MAX) {
-        for (size_t i = 0; i < n; i++) {
-            reqs[i].out = NULL;
-            reqs[i].rc = op_kube__fail(OP_KUBE_ERR_INVALID, reqs[i].err, sizeof(reqs[i].err),
-                                       "more than %d parallel applies", OP_KUBE_PARALLEL_MAX);
-        }
-        return OP_KUBE_ERR_INVALID;
-    }
-    snprintf(query, sizeof(query), "fieldManager=%s&force=true", k->field_manager);
-    for (size_t i = 0; i < n; i++) {
-        op_kube_apply_req_t *q = &reqs[i];
-        CURL **h = i == 0 ? &k->curl : &k->par[i - 1];
-
-        q->out = NULL;
-        q->err[0] = '\0';
-        q->rc = OP_KUBE_OK;
-        if (!*h && !(*h = curl_easy_init())) {
-            q->rc = op_kube__fail(OP_KUBE_ERR_INVALID, q->err, sizeof(q->err), "out of memory");
-            continue;
-        }
-        if (!q->path || q->path[0] != '/' || strchr(q->path, '?') || !q->obj) {
-            q->rc = op_kube__fail(OP_KUBE_ERR_INVALID, q->err, sizeof(q->err),
-                                  "apply: bad path or no object");
-            continue;
-        }
-        bodies[i] = json_dumps(q->obj, JSON_COMPACT);
-        urls[i] = op_kube__url(k, q->path, query);
-        if (!bodies[i] || !urls[i]) {
-            q->rc = op_kube__fail(OP_KUBE_ERR_INVALID, q->err, sizeof(q->err),
-                                  "PATCH %s: out of memory", q->path);
-            continue;
-        }
-        xs[i] = (xfer_t){.c = *h, .method = "PATCH", .url = urls[i]};
-        q->rc = xfer_setup(k, &xs[i], "application/apply-patch+yaml", bodies[i], strlen(bodies[i]),
-                           q->err, sizeof(q->err));
-        if (q->rc == OP_KUBE_OK)
-            run[nrun++] = &xs[i];
-        else
-            xfer_finish(&xs[i], q->rc, NULL, q->err, sizeof(q->err));
-    }
-    if (nrun)
-        xfer_run(k, run, nrun);
-    for (size_t i = 0; i < n; i++) {
-        op_kube_apply_req_t *q = &reqs[i];
-
-        if (xs[i].c && q->rc == OP_KUBE_OK) {
-            q->rc = xfer_finish(&xs[i], OP_KUBE_OK, &q->out, q->err, sizeof(q->err));
-            observe(k, &xs[i], q->path);
-            if (xs[i].status == 401 && op_kube__token_refreshable(k)) {
-                /* The token rotated under us: this one again, alone, with a
-                 * fresh token (op_kube_apply retries a 401 once). */
-                op_kube_invalidate_credentials(k);
-                q->rc = op_kube_apply(k, q->path, q->obj, &q->out, q->err, sizeof(q->err));
-            }
-        }
-        if (q->rc != OP_KUBE_OK && first == OP_KUBE_OK)
-            first = q->rc;
-        free(bodies[i]);
-        free(urls[i]);
-    }
-    return first;
 }
 
 op_kube_err_t op_kube_patch_status(op_kube_t *k, const char *path, op_kube_patch_t type,

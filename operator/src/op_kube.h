@@ -220,29 +220,6 @@ op_kube_err_t op_kube_update(op_kube_t *k, const char *path, const json_t *obj, 
 op_kube_err_t op_kube_apply(op_kube_t *k, const char *path, const json_t *obj, json_t **out,
                             char *err, size_t errlen);
 
-/** Most applies op_kube_apply_all sends at once. */
-#define OP_KUBE_PARALLEL_MAX 3
-
-/** One object of op_kube_apply_all. */
-typedef struct op_kube_apply_req {
-    const char *path;  /* the object's path, as for op_kube_apply */
-    const json_t *obj; /* borrowed */
-    json_t *out;       /* set: the applied object (caller's), NULL on failure */
-    op_kube_err_t rc;  /* set: this apply's result */
-    char err[256];     /* set: its detail when rc != OP_KUBE_OK */
-} op_kube_apply_req_t;
-
-/**
- * Server-side applies of up to OP_KUBE_PARALLEL_MAX objects at once, as
- * concurrent streams of the client's HTTP/2 connection (over HTTP/1.1 a
- * second connection is opened): the time of the slowest one rather than the
- * sum. Each request gets its own result; a 401 is retried alone with a
- * fresh token, as op_kube_apply does. Returns the first failure in request
- * order, or OP_KUBE_OK; OP_KUBE_ERR_INVALID for every request when `n` is
- * too large.
- */
-op_kube_err_t op_kube_apply_all(op_kube_t *k, op_kube_apply_req_t *reqs, size_t n);
-
 /** Patch flavours for op_kube_patch. */
 typedef enum {
     OP_KUBE_PATCH_MERGE = 0, /* application/merge-patch+json (RFC 7386) */

@@ -25,12 +25,10 @@ struct op_kube {
     size_t max_response_bytes;
     char user_agent[128];
     char field_manager[128];
-    char *base_url;                      /* URL prefix requests are made on */
-    struct curl_slist *connect_to;       /* tls-server-name mapping, or NULL */
-    CURL *curl;                          /* requests (keep-alive) */
-    CURL *par[OP_KUBE_PARALLEL_MAX - 1]; /* more requests at once (op_kube_apply_all) */
-    CURLM *multi;                        /* runs the request handles; owns their connections */
-    CURL *watch_curl;                    /* watches, so callbacks may issue requests */
+    char *base_url;                /* URL prefix requests are made on */
+    struct curl_slist *connect_to; /* tls-server-name mapping, or NULL */
+    CURL *curl;                    /* requests (keep-alive) */
+    CURL *watch_curl;              /* watches, so callbacks may issue requests */
     void (*observe)(void *ud, const char *method, const char *path, long status, uint64_t ns);
     void *observe_ud;
 

@@ -194,95 +194,50 @@ static int set_status(op_reconciler_t *r, const json_t *obj, const char *status,
     return 0;
 }
 
-/* Where `kind` goes when applying children: `phase` (0 first; the next
- * phase starts when the previous one succeeded), and its rank inside the
- * phase (lower is sent first). */
-static void child_order(const char *kind, bool create, int *phase, int *rank)
-{
-    bool cm = kind && strcmp(kind, "ConfigMap") == 0;
-    *phase = !create && !cm ? 1 : 0;
-    if (kind && strcmp(kind, "StatefulSet") == 0)
-        *rank = 0;
-    else if (cm)
-        *rank = 1;
-    else if (kind && strcmp(kind, "Service") == 0)
-        *rank = 3;
-    else
-        *rank = 2;
-}
-
-/* Applies `reqs` (up to OP_KUBE_PARALLEL_MAX) at once; the StatefulSet's
- * result goes to `sts`, the first failure's detail to `err`. */
-static int apply_batch(op_reconciler_t *r, op_kube_apply_req_t *reqs, const char **kinds, size_t n,
-                       json_t **sts, char *err, size_t errlen)
-{
-    int rc = 0;
-    op_kube_apply_all(KUBE(r), reqs, n);
-    for (size_t i = 0; i < n; i++) {
-        if (reqs[i].rc != OP_KUBE_OK && rc == 0) {
-            snprintf(err, errlen, "%s", reqs[i].err);
-            rc = -1;
-        }
-        if (reqs[i].out && sts && kinds[i] && strcmp(kinds[i], "StatefulSet") == 0) {
-            json_decref(*sts);
-            *sts = reqs[i].out;
-        } else {
-            json_decref(reqs[i].out);
-        }
-        reqs[i].out = NULL;
-    }
-    return rc;
-}
-
 /* Applies every rendered child; the first failure's detail goes to `err`.
- * Children of one phase go at once (op_kube_apply_all: concurrent HTTP/2
- * streams, the time of one round trip), in this order of sending:
- *  - a change of an existing workload applies the ConfigMap first and the
- *    rest (StatefulSet, Service) after it succeeded, so that a pod the
- *    rollout starts never reads the previous config under the new
+ * The order is what the pods need first, one round trip per object:
+ *  - a change of an existing workload applies the ConfigMap first, so that a
+ *    pod the rollout starts never reads the previous config under the new
  *    config-hash, and a failed ConfigMap apply leaves the StatefulSet alone;
- *  - a first apply (`create`: no StatefulSet yet) sends everything at once,
- *    StatefulSet first: its pods cannot read an older config because there
- *    is none, the ConfigMap lands long before the StatefulSet controller,
- *    the scheduler and the kubelet reach a pod, and a kubelet retries a
- *    missing ConfigMap volume until it exists, so the worst case is a later
- *    start, never a wrong config. A headless Service is needed only for the
- *    pods' DNS names. */
+ *  - a first apply (`create`: no StatefulSet yet) applies the StatefulSet
+ *    first: its pods cannot read an older config because there is none, the
+ *    ConfigMap follows a round trip later, long before the scheduler and the
+ *    kubelet reach a pod (kubelet retries a missing ConfigMap volume until it
+ *    exists, so the worst case is a later start, never a wrong config);
+ *  - Services always go last: a headless Service is needed for the pods' DNS
+ *    names, not for the StatefulSet or its pods to be created. */
 static int apply_children(op_reconciler_t *r, const json_t *objects, bool create, json_t **sts,
                           char *err, size_t errlen)
 {
+    static const char *const first[] = {"ConfigMap", "StatefulSet"};
+    const json_t *o;
     size_t n = json_array_size(objects);
-    for (int phase = 0; phase < 2; phase++) {
-        op_kube_apply_req_t reqs[OP_KUBE_PARALLEL_MAX];
-        const char *kinds[OP_KUBE_PARALLEL_MAX];
-        char paths[OP_KUBE_PARALLEL_MAX][512];
-        size_t m = 0;
-        for (int rank = 0; rank < 4; rank++) {
-            for (size_t i = 0; i < n; i++) {
-                const json_t *o = json_array_get(objects, i);
-                const char *kind = json_string_value(json_object_get(o, "kind"));
-                int ph, rk;
-                child_order(kind, create, &ph, &rk);
-                if (ph != phase || rk != rank)
-                    continue;
-                if (obj_path(paths[m], sizeof(paths[m]), o, NULL) < 0) {
-                    snprintf(err, errlen, "cannot build the path of a rendered %s",
-                             kind ? kind : "?");
-                    return -1;
-                }
-                memset(&reqs[m], 0, sizeof(reqs[m]));
-                reqs[m].path = paths[m];
-                reqs[m].obj = o;
-                kinds[m++] = kind;
-                if (m == OP_KUBE_PARALLEL_MAX) {
-                    if (apply_batch(r, reqs, kinds, m, sts, err, errlen) != 0)
-                        return -1;
-                    m = 0;
-                }
-            }
-        }
-        if (m && apply_batch(r, reqs, kinds, m, sts, err, errlen) != 0)
+    char path[512];
+    /* Three passes over the list: the first kind, then everything but
+     * Services, then those. */
+    for (size_t k = 0; k < 3 * n; k++) {
+        json_t *res = NULL;
+        const char *kind;
+        bool head, svc;
+        size_t pass = k / n;
+        o = json_array_get(objects, k % n);
+        kind = json_string_value(json_object_get(o, "kind"));
+        head = kind && strcmp(kind, first[create ? 1 : 0]) == 0;
+        svc = kind && strcmp(kind, "Service") == 0;
+        if (pass != (head ? 0u : svc ? 2u : 1u))
+            continue;
+        if (obj_path(path, sizeof(path), o, NULL) < 0) {
+            snprintf(err, errlen, "cannot build the path of a rendered %s", kind ? kind : "?");
             return -1;
+        }
+        if (op_kube_apply(KUBE(r), path, o, &res, err, errlen) != OP_KUBE_OK)
+            return -1;
+        if (sts && kind && strcmp(kind, "StatefulSet") == 0) {
+            json_decref(*sts);
+            *sts = res;
+        } else {
+            json_decref(res);
+        }
     }
     return 0;
 }

@@ -155,59 +155,6 @@ static void test_apply_get_patch(void **state)
     json_decref(o);
 }
 
-/* Three applies at once on one client: each gets its own result, a bad one
- * fails alone, and the good ones are on the server. */
-static void test_apply_all(void **state)
-{
-    op_kube_apply_req_t reqs[OP_KUBE_PARALLEL_MAX + 1];
-    static const char *const names[] = {"par-a", "Bad_Name", "par-c"};
-    char paths[3][256];
-    json_t *objs[3], *o;
-
-    memset(reqs, 0, sizeof(reqs));
-    for (int i = 0; i < 3; i++) {
-        snprintf(paths[i], sizeof(paths[i]), "/api/v1/namespaces/%s/configmaps/%s", T.ns, names[i]);
-        objs[i] =
-            json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:i}}", "apiVersion", "v1", "kind", "ConfigMap",
-                      "metadata", "name", names[i], "namespace", T.ns, "data", "i", i);
-        json_object_set_new(json_object_get(objs[i], "data"), "i", json_sprintf("%d", i));
-        reqs[i].path = paths[i];
-        reqs[i].obj = objs[i];
-    }
-    EXPECT(OP_KUBE_ERR_INVALID, op_kube_apply_all(T.k, reqs, 3));
-    assert_int_equal(reqs[0].rc, OP_KUBE_OK);
-    assert_int_equal(reqs[1].rc, OP_KUBE_ERR_INVALID);
-    assert_non_null(strstr(reqs[1].err, "422"));
-    assert_null(reqs[1].out);
-    assert_int_equal(reqs[2].rc, OP_KUBE_OK);
-    assert_string_equal(jstr(json_object_get(reqs[2].out, "data"), "i", NULL), "2");
-    for (int i = 0; i < 3; i++)
-        json_decref(reqs[i].out);
-    o = get_json(paths[0]);
-    assert_string_equal(jstr(o, "data", "i"), "0");
-    json_decref(o);
-    o = get_json(paths[2]);
-    assert_string_equal(jstr(o, "data", "i"), "2");
-    json_decref(o);
-
-    /* Only the good ones, again (now updates): all succeed. */
-    reqs[1] = reqs[2];
-    CHECK(op_kube_apply_all(T.k, reqs, 2));
-    assert_non_null(reqs[0].out);
-    assert_non_null(reqs[1].out);
-    json_decref(reqs[0].out);
-    json_decref(reqs[1].out);
-
-    /* More than OP_KUBE_PARALLEL_MAX: refused for every request, nothing sent. */
-    for (int i = 0; i <= OP_KUBE_PARALLEL_MAX; i++)
-        reqs[i] = (op_kube_apply_req_t){.path = paths[0], .obj = objs[0]};
-    EXPECT(OP_KUBE_ERR_INVALID, op_kube_apply_all(T.k, reqs, OP_KUBE_PARALLEL_MAX + 1));
-    assert_int_equal(reqs[OP_KUBE_PARALLEL_MAX].rc, OP_KUBE_ERR_INVALID);
-    assert_null(reqs[0].out);
-    for (int i = 0; i < 3; i++)
-        json_decref(objs[i]);
-}
-
 static void test_list_pagination(void **state)
 {
     char path[256], rv[OP_KUBE_RV_MAX] = "";
@@ -765,7 +712,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_apply_get_patch),
-        cmocka_unit_test(test_apply_all),
         cmocka_unit_test(test_list_pagination),
         cmocka_unit_test(test_crd_status),
         cmocka_unit_test(test_watch_events),
