@@ -194,22 +194,32 @@ static int set_status(op_reconciler_t *r, const json_t *obj, const char *status,
     return 0;
 }
 
-/* Applies every rendered child; the first failure's detail goes to `err`.
- * The order is what the pods need first, one round trip per object:
+/* What apply_children applies, and in which order. */
+enum {
+    APPLY_CHANGE = 0,        /* ConfigMap, the rest, Services */
+    APPLY_STS_FIRST = 1,     /* StatefulSet, the rest, Services */
+    APPLY_NO_SERVICES = 2,   /* with STS_FIRST: the workload only */
+    APPLY_ONLY_SERVICES = 4, /* Services only */
+};
+
+/* Applies the rendered children `mode` names; the first failure's detail
+ * goes to `err`. The order is what the pods need first, one round trip per
+ * object:
  *  - a change of an existing workload applies the ConfigMap first, so that a
  *    pod the rollout starts never reads the previous config under the new
  *    config-hash, and a failed ConfigMap apply leaves the StatefulSet alone;
- *  - a first apply (`create`: no StatefulSet yet) applies the StatefulSet
- *    first: its pods cannot read an older config because there is none, the
- *    ConfigMap follows a round trip later, long before the scheduler and the
- *    kubelet reach a pod (kubelet retries a missing ConfigMap volume until it
- *    exists, so the worst case is a later start, never a wrong config);
- *  - Services always go last: a headless Service is needed for the pods' DNS
+ *  - a first apply (APPLY_STS_FIRST: no StatefulSet yet) applies the
+ *    StatefulSet first: its pods cannot read an older config because there
+ *    is none, the ConfigMap follows a round trip later, long before the
+ *    scheduler and the kubelet reach a pod (kubelet retries a missing
+ *    ConfigMap volume until it exists, so the worst case is a later start,
+ *    never a wrong config);
+ *  - Services go last: a headless Service is needed for the pods' DNS
  *    names, not for the StatefulSet or its pods to be created. */
-static int apply_children(op_reconciler_t *r, const json_t *objects, bool create, json_t **sts,
+static int apply_children(op_reconciler_t *r, const json_t *objects, int mode, json_t **sts,
                           char *err, size_t errlen)
 {
-    static const char *const first[] = {"ConfigMap", "StatefulSet"};
+    const char *first = mode & APPLY_STS_FIRST ? "StatefulSet" : "ConfigMap";
     const json_t *o;
     size_t n = json_array_size(objects);
     char path[512];
@@ -222,9 +232,11 @@ static int apply_children(op_reconciler_t *r, const json_t *objects, bool create
         size_t pass = k / n;
         o = json_array_get(objects, k % n);
         kind = json_string_value(json_object_get(o, "kind"));
-        head = kind && strcmp(kind, first[create ? 1 : 0]) == 0;
+        head = kind && strcmp(kind, first) == 0;
         svc = kind && strcmp(kind, "Service") == 0;
         if (pass != (head ? 0u : svc ? 2u : 1u))
+            continue;
+        if ((mode & APPLY_NO_SERVICES && svc) || (mode & APPLY_ONLY_SERVICES && !svc))
             continue;
         if (obj_path(path, sizeof(path), o, NULL) < 0) {
             snprintf(err, errlen, "cannot build the path of a rendered %s", kind ? kind : "?");
@@ -242,24 +254,32 @@ static int apply_children(op_reconciler_t *r, const json_t *objects, bool create
     return 0;
 }
 
-/* True when the StatefulSet among `objects` is not in the cache: the apply
- * about to happen creates it. Without a StatefulSet informer, false. */
-static bool sts_missing(op_reconciler_t *r, const json_t *objects)
+/* The cached StatefulSet among `objects`, or NULL. */
+static json_t *cached_sts(op_reconciler_t *r, const json_t *objects)
 {
     const json_t *o;
     size_t i;
     if (!r->statefulsets)
-        return false;
+        return NULL;
     json_array_foreach (objects, i, o) {
         const char *kind = str_at(o, "kind", NULL, NULL);
-        if (kind && strcmp(kind, "StatefulSet") == 0) {
-            json_t *sts = op_informer_get(r->statefulsets, str_at(o, "metadata", "namespace", NULL),
-                                          str_at(o, "metadata", "name", NULL));
-            json_decref(sts);
-            return sts == NULL;
-        }
+        if (kind && strcmp(kind, "StatefulSet") == 0)
+            return op_informer_get(r->statefulsets, str_at(o, "metadata", "namespace", NULL),
+                                   str_at(o, "metadata", "name", NULL));
     }
-    return false;
+    return NULL;
+}
+
+/* True when the StatefulSet among `objects` is not in the cache: the apply
+ * about to happen creates it. Without a StatefulSet informer, false. */
+static bool sts_missing(op_reconciler_t *r, const json_t *objects)
+{
+    json_t *sts;
+    if (!r->statefulsets)
+        return false;
+    sts = cached_sts(r, objects);
+    json_decref(sts);
+    return sts == NULL;
 }
 
 /* True when `obj`'s Ready condition is True; `why` gets its reason and
@@ -387,8 +407,9 @@ static int reconcile_cluster_stream(op_reconciler_t *r, const json_t *cs, uint64
     if (proto && strcmp(proto, "weir") == 0) {
         json_t *sts = NULL;
         char msg[256];
-        if (apply_children(r, out.objects, sts_missing(r, out.objects), &sts, err, sizeof(err)) !=
-            0) {
+        if (apply_children(r, out.objects,
+                           sts_missing(r, out.objects) ? APPLY_STS_FIRST : APPLY_CHANGE, &sts, err,
+                           sizeof(err)) != 0) {
             set_status(r, cs, "False", "ApplyFailed", err, out.status);
             json_decref(sts);
             rc = -1;
@@ -702,6 +723,11 @@ out:
  * StatefulSet changes its generation; the other children are re-applied at
  * least every APPLY_REFRESH_S (shorter than the 5 min resync). */
 #define APPLY_REFRESH_S 240
+
+/* A created workload's follow-up (Services, status) runs on its
+ * StatefulSet's ADDED event; this poll is the fallback, when no event comes
+ * (an apply that found the StatefulSet already there). */
+#define PENDING_POLL_MS 1000
 static pthread_mutex_t applied_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static json_int_t mono_s(void)
@@ -787,6 +813,29 @@ static void applied_failed(op_reconciler_t *r, const char *key)
     pthread_mutex_unlock(&applied_mu);
 }
 
+/* Records that `key`'s workload (StatefulSet, ConfigMap) was created from
+ * render `hash` and its Services and status are still to do ("+HASH"). */
+static void applied_pending(op_reconciler_t *r, const char *key, const char *hash)
+{
+    pthread_mutex_lock(&applied_mu);
+    json_object_set_new(r->applied, key, json_sprintf("+%s 0 0", hash));
+    pthread_mutex_unlock(&applied_mu);
+}
+
+/* True when applied_pending recorded render `hash` for `key`. */
+static bool applied_is_pending(op_reconciler_t *r, const char *key, const char *hash)
+{
+    const char *e;
+    bool pending;
+    if (!r->applied)
+        return false;
+    pthread_mutex_lock(&applied_mu);
+    e = json_string_value(json_object_get(r->applied, key));
+    pending = e && e[0] == '+' && strncmp(e + 1, hash, 16) == 0 && e[17] == ' ';
+    pthread_mutex_unlock(&applied_mu);
+    return pending;
+}
+
 /* 0 when every input and output Stream of `p` is Ready, else -1 with the
  * first one that is not in `err`. */
 static int streams_ready(op_reconciler_t *r, const json_t *p, char *err, size_t errlen)
@@ -846,11 +895,29 @@ static int reconcile_processor(op_reconciler_t *r, const char *key, const json_t
         hash[0] = '\0';
     sts = hash[0] ? applied_current(r, key, hash, out.objects) : NULL;
     if (!sts) {
-        bool create = !applied_known(r, key) && sts_missing(r, out.objects);
-        if (apply_children(r, out.objects, create, &sts, err, sizeof(err)) != 0) {
+        /* A create is split in two (see "Apply order" in operator.md): the
+         * workload now, its Services and status in a low-priority follow-up
+         * (the StatefulSet's ADDED event, or the poll queued below). */
+        bool split = hash[0] && r->queue && r->applied && r->statefulsets;
+        bool pending = split && applied_is_pending(r, key, hash);
+        bool create = split && !pending && !applied_known(r, key) && sts_missing(r, out.objects);
+        int mode = APPLY_CHANGE;
+        if (pending) {
+            sts = cached_sts(r, out.objects);
+            if (sts)
+                mode = APPLY_ONLY_SERVICES; /* else not seen yet: apply all */
+        } else if (create) {
+            mode = APPLY_STS_FIRST | APPLY_NO_SERVICES;
+        }
+        if (apply_children(r, out.objects, mode, &sts, err, sizeof(err)) != 0) {
             applied_failed(r, key);
             set_status(r, p, "False", "ApplyFailed", err, NULL);
             rc = -1;
+            goto out;
+        }
+        if (create) {
+            applied_pending(r, key, hash);
+            op_queue_add_after_low(r->queue, key, PENDING_POLL_MS);
             goto out;
         }
         applied_remember(r, key, hash[0] ? hash : NULL, sts);
