@@ -64,6 +64,15 @@ static api_slot_t g_api[API_SLOTS];
 static atomic_int g_api_n;
 static pthread_mutex_t g_api_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* Index of the slot for verb and resource among the first `n`, else n. */
+static int api_slot(const char *verb, const char *resource, int n)
+{
+    int i = 0;
+    while (i < n && (strcmp(g_api[i].verb, verb) != 0 || strcmp(g_api[i].resource, resource) != 0))
+        i++;
+    return i;
+}
+
 static void observe_request(void *ud, const char *method, const char *path, long status,
                             uint64_t ns)
 {
@@ -77,15 +86,11 @@ static void observe_request(void *ud, const char *method, const char *path, long
     if (strcmp(method, "GET") == 0 && collection)
         verb = "LIST";
     n = atomic_load(&g_api_n);
-    for (i = 0; i < n; i++)
-        if (strcmp(g_api[i].verb, verb) == 0 && strcmp(g_api[i].resource, resource) == 0)
-            break;
+    i = api_slot(verb, resource, n);
     if (i == n) {
         pthread_mutex_lock(&g_api_mu);
         n = atomic_load(&g_api_n);
-        for (i = 0; i < n; i++)
-            if (strcmp(g_api[i].verb, verb) == 0 && strcmp(g_api[i].resource, resource) == 0)
-                break;
+        i = api_slot(verb, resource, n);
         if (i == n && n < API_SLOTS) {
             snprintf(g_api[n].verb, sizeof(g_api[n].verb), "%s", verb);
             snprintf(g_api[n].resource, sizeof(g_api[n].resource), "%s", resource);
@@ -278,17 +283,18 @@ static void *reconcile_main(void *arg)
     op_reconcile_bind_client(w->kube);
     while (!atomic_load(&g_stop)) {
         uint64_t after = 0, waited = 0, t0;
+        bool low = false;
         int rc;
         if (!atomic_load(&g_leader)) {
             sleep_ms(200);
             continue;
         }
-        rc = op_queue_get(r->queue, key, sizeof(key), 500, &waited);
+        rc = op_queue_get_ex(r->queue, key, sizeof(key), 500, &waited, &low);
         if (rc < 0)
             break;
         if (rc == 0)
             continue;
-        dp_hist_record_ns(&g_queue_wait[op_queue_processing_low(r->queue, key) ? 1 : 0], waited);
+        dp_hist_record_ns(&g_queue_wait[low ? 1 : 0], waited);
         /* Leadership may have been lost while waiting: give the key back. */
         if (!atomic_load(&g_leader)) {
             op_queue_done(r->queue, key);

@@ -307,6 +307,12 @@ static bool before(const op_queue_t *q, const entry_t *a, const entry_t *b, uint
 
 int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64_t *waited_ns)
 {
+    return op_queue_get_ex(q, key, keylen, timeout_ms, waited_ns, NULL);
+}
+
+int op_queue_get_ex(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64_t *waited_ns,
+                    bool *low)
+{
     uint64_t deadline = timeout_ms < 0 ? 0 : now_ms() + (uint64_t)timeout_ms;
     int rc = 0;
     pthread_mutex_lock(&q->mu);
@@ -337,6 +343,8 @@ int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64
             best->ran_low = best->low;
             if (best->ran_low)
                 q->low_running++;
+            if (low)
+                *low = best->ran_low;
             rc = 1;
             break;
         }
@@ -363,17 +371,6 @@ int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64
     }
     pthread_mutex_unlock(&q->mu);
     return rc;
-}
-
-bool op_queue_processing_low(op_queue_t *q, const char *key)
-{
-    entry_t *x;
-    bool low;
-    pthread_mutex_lock(&q->mu);
-    x = find(q, key);
-    low = x && x->processing && x->ran_low;
-    pthread_mutex_unlock(&q->mu);
-    return low;
 }
 
 void op_queue_done(op_queue_t *q, const char *key)

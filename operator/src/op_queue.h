@@ -85,9 +85,10 @@ uint64_t op_queue_next_delay_ms(op_queue_t *q, const char *key);
  */
 int op_queue_get(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64_t *waited_ns);
 
-/** True while `key` is being processed as a low-priority key (handed out
- * low, aged or not), for metrics by priority. */
-bool op_queue_processing_low(op_queue_t *q, const char *key);
+/** As op_queue_get; `low` (may be NULL) gets whether the key was handed out
+ * as low priority (aged or not), for metrics by priority. */
+int op_queue_get_ex(op_queue_t *q, char *key, size_t keylen, int timeout_ms, uint64_t *waited_ns,
+                    bool *low);
 
 /** Ends processing of `key`; re-queues it if it was added meanwhile. */
 void op_queue_done(op_queue_t *q, const char *key);

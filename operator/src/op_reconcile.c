@@ -741,11 +741,9 @@ static json_int_t mono_s(void)
 static json_t *applied_current(op_reconciler_t *r, const char *key, const char *hash,
                                const json_t *objects)
 {
-    const json_t *o;
     const char *e;
     char h[17];
-    size_t i;
-    json_t *sts = NULL;
+    json_t *sts;
     long long gen = 0, at = 0;
     bool same;
     if (!r->applied || !r->statefulsets)
@@ -757,14 +755,7 @@ static json_t *applied_current(op_reconciler_t *r, const char *key, const char *
     pthread_mutex_unlock(&applied_mu);
     if (!same)
         return NULL;
-    json_array_foreach (objects, i, o) {
-        const char *kind = str_at(o, "kind", NULL, NULL);
-        if (kind && strcmp(kind, "StatefulSet") == 0) {
-            sts = op_informer_get(r->statefulsets, str_at(o, "metadata", "namespace", NULL),
-                                  str_at(o, "metadata", "name", NULL));
-            break;
-        }
-    }
+    sts = cached_sts(r, objects);
     if (sts && (long long)generation(sts) != gen) {
         json_decref(sts);
         sts = NULL;
@@ -788,52 +779,41 @@ static void applied_remember(op_reconciler_t *r, const char *key, const char *ha
     pthread_mutex_unlock(&applied_mu);
 }
 
-/* True when an apply for `key` was made or tried since its Processor
- * appeared (an earlier apply may have created children the cache has not
- * seen yet). */
-static bool applied_known(op_reconciler_t *r, const char *key)
+/* What the applied record of `key` says, besides applied_current. */
+typedef enum {
+    APPLIED_NONE,    /* no apply made or tried since the Processor appeared */
+    APPLIED_SOME,    /* one was (an earlier apply may have created children
+                        the cache has not seen yet) */
+    APPLIED_PENDING, /* render `hash` created the workload; its Services and
+                        status are still to do */
+} applied_t;
+
+static applied_t applied_state(op_reconciler_t *r, const char *key, const char *hash)
 {
-    bool known;
+    const char *e;
+    applied_t st;
     if (!r->applied)
-        return false;
+        return APPLIED_NONE;
     pthread_mutex_lock(&applied_mu);
-    known = json_object_get(r->applied, key) != NULL;
+    e = json_string_value(json_object_get(r->applied, key));
+    st = !e                                                             ? APPLIED_NONE
+         : e[0] == '+' && strncmp(e + 1, hash, 16) == 0 && e[17] == ' ' ? APPLIED_PENDING
+                                                                        : APPLIED_SOME;
     pthread_mutex_unlock(&applied_mu);
-    return known;
+    return st;
 }
 
-/* Records that an apply for `key` failed: the next one applies everything
- * again, as a change (applied_current never matches "-"). */
-static void applied_failed(op_reconciler_t *r, const char *key)
+/* Records a pending create of render `hash` ("+HASH"), or with hash NULL a
+ * failed apply ("-": the next one applies everything again, as a change).
+ * applied_current matches neither. */
+static void applied_mark(op_reconciler_t *r, const char *key, const char *hash)
 {
     if (!r->applied)
         return;
     pthread_mutex_lock(&applied_mu);
-    json_object_set_new(r->applied, key, json_string("- 0 0"));
+    json_object_set_new(r->applied, key,
+                        hash ? json_sprintf("+%s 0 0", hash) : json_string("- 0 0"));
     pthread_mutex_unlock(&applied_mu);
-}
-
-/* Records that `key`'s workload (StatefulSet, ConfigMap) was created from
- * render `hash` and its Services and status are still to do ("+HASH"). */
-static void applied_pending(op_reconciler_t *r, const char *key, const char *hash)
-{
-    pthread_mutex_lock(&applied_mu);
-    json_object_set_new(r->applied, key, json_sprintf("+%s 0 0", hash));
-    pthread_mutex_unlock(&applied_mu);
-}
-
-/* True when applied_pending recorded render `hash` for `key`. */
-static bool applied_is_pending(op_reconciler_t *r, const char *key, const char *hash)
-{
-    const char *e;
-    bool pending;
-    if (!r->applied)
-        return false;
-    pthread_mutex_lock(&applied_mu);
-    e = json_string_value(json_object_get(r->applied, key));
-    pending = e && e[0] == '+' && strncmp(e + 1, hash, 16) == 0 && e[17] == ' ';
-    pthread_mutex_unlock(&applied_mu);
-    return pending;
 }
 
 /* 0 when every input and output Stream of `p` is Ready, else -1 with the
@@ -899,8 +879,9 @@ static int reconcile_processor(op_reconciler_t *r, const char *key, const json_t
          * workload now, its Services and status in a low-priority follow-up
          * (the StatefulSet's ADDED event, or the poll queued below). */
         bool split = hash[0] && r->queue && r->applied && r->statefulsets;
-        bool pending = split && applied_is_pending(r, key, hash);
-        bool create = split && !pending && !applied_known(r, key) && sts_missing(r, out.objects);
+        applied_t st = split ? applied_state(r, key, hash) : APPLIED_SOME;
+        bool pending = st == APPLIED_PENDING;
+        bool create = st == APPLIED_NONE && sts_missing(r, out.objects);
         int mode = APPLY_CHANGE;
         if (pending) {
             sts = cached_sts(r, out.objects);
@@ -910,13 +891,13 @@ static int reconcile_processor(op_reconciler_t *r, const char *key, const json_t
             mode = APPLY_STS_FIRST | APPLY_NO_SERVICES;
         }
         if (apply_children(r, out.objects, mode, &sts, err, sizeof(err)) != 0) {
-            applied_failed(r, key);
+            applied_mark(r, key, NULL);
             set_status(r, p, "False", "ApplyFailed", err, NULL);
             rc = -1;
             goto out;
         }
         if (create) {
-            applied_pending(r, key, hash);
+            applied_mark(r, key, hash);
             op_queue_add_after_low(r->queue, key, PENDING_POLL_MS);
             goto out;
         }

@@ -198,6 +198,18 @@ static void test_backoff(void **state)
     op_queue_free(q);
 }
 
+/* Gets the next ready key (no wait), checks it is `want` handed out at
+ * priority `low`, and ends its processing. */
+static void take(op_queue_t *q, const char *want, bool low)
+{
+    char k[OP_QUEUE_KEY_MAX];
+    bool got_low = !low;
+    assert_int_equal(op_queue_get_ex(q, k, sizeof(k), 0, NULL, &got_low), 1);
+    assert_string_equal(k, want);
+    assert_int_equal(got_low, low);
+    op_queue_done(q, want);
+}
+
 /* Delayed adds keep their priority: a failed low reconcile retries low, a
  * failed normal one normal, a low poll stays low, and a normal delayed add
  * merged into a low one makes it normal. */
@@ -221,46 +233,30 @@ static void test_delayed_priority(void **state)
     op_queue_done(q, "norm");
     usleep(60 * 1000); /* both retries are due */
     /* The normal retry, due later, still goes first. */
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
-    assert_string_equal(k, "norm");
-    op_queue_done(q, "norm");
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
-    assert_string_equal(k, "low");
-    op_queue_done(q, "low");
+    take(q, "norm", false);
+    take(q, "low", true);
     op_queue_forget(q, "low");
     op_queue_forget(q, "norm");
 
     /* A low poll is handed out after a normal key queued after it was due
-     * (the get of "x" makes the due poll ready before "user" arrives). */
+     * (taking "x" makes the due poll ready before "user" arrives). */
     assert_int_equal(op_queue_add_after_low(q, "poll", 10), 0);
     usleep(30 * 1000);
     assert_int_equal(op_queue_add(q, "x"), 0);
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
-    assert_string_equal(k, "x");
-    op_queue_done(q, "x");
+    take(q, "x", false);
     assert_int_equal(op_queue_add(q, "user"), 0);
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
-    assert_string_equal(k, "user");
-    op_queue_done(q, "user");
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
-    assert_string_equal(k, "poll");
-    op_queue_done(q, "poll");
+    take(q, "user", false);
+    take(q, "poll", true);
 
     /* A normal delayed add merged into a low one raises it. */
     assert_int_equal(op_queue_add_after_low(q, "m", 10), 0);
     assert_int_equal(op_queue_add_after(q, "m", 50), 0);
     usleep(30 * 1000);
     assert_int_equal(op_queue_add(q, "x"), 0);
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
-    assert_string_equal(k, "x");
-    op_queue_done(q, "x");
+    take(q, "x", false);
     assert_int_equal(op_queue_add(q, "other"), 0);
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
-    assert_string_equal(k, "m"); /* normal, and first by arrival */
-    op_queue_done(q, "m");
-    assert_int_equal(op_queue_get(q, k, sizeof(k), 0, NULL), 1);
-    assert_string_equal(k, "other");
-    op_queue_done(q, "other");
+    take(q, "m", false); /* normal, and first by arrival */
+    take(q, "other", false);
     assert_int_equal(op_queue_len(q), 0);
     op_queue_free(q);
 }
