@@ -215,7 +215,8 @@ op_kube_err_t op_kube_update(op_kube_t *k, const char *path, const json_t *obj, 
 /**
  * Server-side apply of `obj` (must carry apiVersion, kind, metadata.name) to
  * object `path` (append "/status" for the status subresource): PATCH
- * application/apply-patch+yaml with fieldManager and force=true.
+ * application/apply-patch+yaml with fieldManager, force=true and
+ * fieldValidation=Ignore (an unknown field still fails).
  */
 op_kube_err_t op_kube_apply(op_kube_t *k, const char *path, const json_t *obj, json_t **out,
                             char *err, size_t errlen);

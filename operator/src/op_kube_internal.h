@@ -85,9 +85,11 @@ op_kube_err_t op_kube__token(op_kube_t *k, const char **token, char *err, size_t
 bool op_kube__token_refreshable(const op_kube_t *k);
 
 /** Resets `c` and sets URL, TLS, auth and common options for `url`.
+ * `accept` is the Accept header's value (NULL: application/json).
  * `headers` receives the list the caller frees after the transfer. */
 op_kube_err_t op_kube__setup(op_kube_t *k, CURL *c, const char *url, const char *content_type,
-                             struct curl_slist **headers, char *err, size_t errlen);
+                             const char *accept, struct curl_slist **headers, char *err,
+                             size_t errlen);
 
 /** Maps a failed curl transfer to the enum, message in err. */
 op_kube_err_t op_kube__curl_err(CURLcode rc, const char *what, char *err, size_t errlen);

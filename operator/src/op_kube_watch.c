@@ -268,7 +268,7 @@ static op_kube_err_t watch_once(op_kube_t *k, const op_kube_watch_opts_t *opts,
     free(query);
     if (!url)
         return op_kube__fail(OP_KUBE_ERR_INVALID, err, errlen, "out of memory");
-    rc = op_kube__setup(k, k->watch_curl, url, NULL, &headers, err, errlen);
+    rc = op_kube__setup(k, k->watch_curl, url, NULL, NULL, &headers, err, errlen);
     if (rc != OP_KUBE_OK)
         goto out;
     curl_easy_setopt(k->watch_curl, CURLOPT_HTTPGET, 1L);

@@ -228,7 +228,7 @@ static int apply_children(op_reconciler_t *r, const json_t *objects, int mode, j
     for (size_t k = 0; k < 3 * n; k++) {
         json_t *res = NULL;
         const char *kind;
-        bool head, svc;
+        bool head, svc, want;
         size_t pass = k / n;
         o = json_array_get(objects, k % n);
         kind = json_string_value(json_object_get(o, "kind"));
@@ -242,13 +242,13 @@ static int apply_children(op_reconciler_t *r, const json_t *objects, int mode, j
             snprintf(err, errlen, "cannot build the path of a rendered %s", kind ? kind : "?");
             return -1;
         }
-        if (op_kube_apply(KUBE(r), path, o, &res, err, errlen) != OP_KUBE_OK)
+        want = sts && kind && strcmp(kind, "StatefulSet") == 0;
+        /* Only the StatefulSet's answer is read: the others are not parsed. */
+        if (op_kube_apply(KUBE(r), path, o, want ? &res : NULL, err, errlen) != OP_KUBE_OK)
             return -1;
-        if (sts && kind && strcmp(kind, "StatefulSet") == 0) {
+        if (want) {
             json_decref(*sts);
             *sts = res;
-        } else {
-            json_decref(res);
         }
     }
     return 0;

@@ -27,6 +27,10 @@
 # WEIR_OPBENCH_WORKERS (4) is --concurrent-reconciles. WEIR_OPBENCH_PERF=1
 # records the operator with `perf record -g` from the load phase until every
 # StatefulSet exists (operator_bench_perf.txt: top symbols).
+# WEIR_OPBENCH_APIPROF=1 takes a CPU profile of kube-apiserver over the
+# load phase (apiserver_cpu.pprof) and its allocation profile at the load's
+# start and when every StatefulSet exists (apiserver_allocs{0,1}.pprof; diff
+# with `go tool pprof -sample_index=alloc_space -base ...0 ...1`).
 # WEIR_OPBENCH_WRAP runs the operator under a command (e.g. "heaptrack -o
 # FILE" for who holds the heap); its memory figures are then the wrapper's.
 # Writes $WEIR_BENCH_OUT/operator_bench.{json,txt}. Goals: RSS <= 10 MB with
@@ -60,6 +64,7 @@ readonly WORKERS="${WEIR_OPBENCH_WORKERS:-4}"
 readonly RATE="${WEIR_OPBENCH_RATE:-30}"
 readonly WRAP="${WEIR_OPBENCH_WRAP:-}"
 readonly PERF="${WEIR_OPBENCH_PERF:-0}"
+readonly APIPROF="${WEIR_OPBENCH_APIPROF:-0}"
 readonly STORE_PORT=$((WEIR_K8S_PORT_BASE + 20))
 readonly HTTP=$((WEIR_K8S_PORT_BASE + 21))
 readonly NS=bench
@@ -127,6 +132,25 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$op/status"; }
 # "VmRSS RssAnon RssFile" in kB.
 rss_parts() { awk '/^(VmRSS|RssAnon|RssFile):/ { v[$1] = $2 } END { print v["VmRSS:"], v["RssAnon:"], v["RssFile:"] }' "/proc/$op/status"; }
 # The largest file-backed mappings: "kB path" per line, summed per file.
+# CPU ticks per control-plane process (by comm), then "busy" and "steal"
+# of the whole machine (/proc/stat); one "name ticks" per line.
+cpu_snapshot() {
+  local f c t
+  for f in /proc/[0-9]*/stat; do
+    read -r c t < <(awk '{ sub(/^[^(]*\(/, ""); n = $0; sub(/\).*/, "", n); sub(/^[^)]*\) /, "");
+      print n, $12 + $13 }' "$f" 2>/dev/null) || continue
+    case "$c" in etcd | kube-apiserver | kube-controller | kube-scheduler | kwok | weir-operator) printf '%s %s\n' "$c" "$t" ;; esac
+  done
+  awk '$1 == "cpu" { print "busy", $2 + $3 + $4 + $7 + $8; print "steal", $9 }' /proc/stat
+}
+# "name seconds, ..." between two snapshots; "other" is busy minus the rest.
+cpu_delta() { # BEFORE AFTER
+  awk -v c="$(getconf CLK_TCK)" 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 }
+    END { for (k in b) { d = (b[k] - a[k]) / c; if (k != "busy" && k != "steal") named += d; v[k] = d }
+          out = ""; split("kube-apiserver etcd kube-controller kube-scheduler kwok weir-operator", o, " ")
+          for (i = 1; i in o; i++) out = out sprintf("%s%s %.1f", out == "" ? "" : ", ", o[i], v[o[i]])
+          printf "%s, other %.1f, machine busy %.1f, steal %.1f", out, v["busy"] - named, v["busy"], v["steal"] }' "$1" "$2"
+}
 top_files() {
   awk '/^[0-9a-f]+-[0-9a-f]+ / { f = ($6 ~ /^\//) ? $6 : "" } /^Rss:/ && f != "" { r[f] += $2 }
        END { for (f in r) print r[f], f }' "/proc/$op/smaps" | sort -rn | head -8
@@ -241,15 +265,25 @@ if [[ "$PERF" == 1 ]]; then
   perf record -F 499 -g -p "$op" -o "$WORK/perf.data" >"$WORK/perf.log" 2>&1 &
   perfpid=$!
 fi
+if [[ "$APIPROF" == 1 ]]; then
+  "${CURL[@]}" -o "$OUT/apiserver_cpu.pprof" \
+    "$API/debug/pprof/profile?seconds=$(((COUNT - PACED) / RATE))" 2>"$WORK/apiprof.err" &
+  apiprofpid=$!
+fi
 log "load: $((COUNT - PACED)) Processors at $RATE/s"
+cpu_snapshot >"$WORK/cpu0.txt"
+[[ "$APIPROF" == 1 ]] && "${CURL[@]}" -o "$OUT/apiserver_allocs0.pprof" "$API/debug/pprof/allocs"
 t_load0=$EPOCHREALTIME
 "${LOAD[@]}" --first "$PACED" --count "$((COUNT - PACED))" --rate "$RATE" --connections 4 ||
   fail "load creates failed"
 t_load1=$EPOCHREALTIME
 
+[[ -n "${apiprofpid:-}" ]] && { wait "$apiprofpid" || log "apiserver profile failed: $(cat "$WORK/apiprof.err")"; }
 seen_all() { (($(awk '{ print $2 }' "$WORK/seen.txt" | sort -u | wc -l) >= COUNT)); }
 wait_for 900 "all $COUNT StatefulSets" seen_all
 t_all=$EPOCHREALTIME
+cpu_snapshot >"$WORK/cpu1.txt"
+[[ "$APIPROF" == 1 ]] && "${CURL[@]}" -o "$OUT/apiserver_allocs1.pprof" "$API/debug/pprof/allocs"
 if [[ -n "$perfpid" ]]; then
   kill -INT "$perfpid" 2>/dev/null || :
   wait "$perfpid" 2>/dev/null || :
@@ -328,6 +362,7 @@ lag_max=$(awk '$4 > m { m = $4 } END { printf "%.1f", m + 0 }' "$WORK/created.tx
 load_rate=$(awk -v a="$t_load0" -v b="$t_load1" -v n="$((COUNT - PACED))" 'BEGIN { printf "%.1f", n / (b - a) }')
 drain_s=$(awk -v a="$t_load0" -v b="$t_all" 'BEGIN { printf "%.1f", b - a }')
 ready_s=$(awk -v a="$t_load0" -v b="$t_ready" 'BEGIN { printf "%.1f", b - a }')
+cpu_load=$(cpu_delta "$WORK/cpu0.txt" "$WORK/cpu1.txt")
 cpu_s=$(awk -v t="$cpu_ticks" -v c="$clk" 'BEGIN { printf "%.1f", t / c }')
 per_proc_kb=$(awk -v a="$rss_deps" -v b="$rss_ready" -v n="$COUNT" 'BEGIN { printf "%.1f", (b - a) / n }')
 per_proc_anon_kb=$(awk -v a="$anon_deps" -v b="$anon_ready" -v n="$COUNT" 'BEGIN { printf "%.1f", (b - a) / n }')
@@ -349,7 +384,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   --argjson ai "$anon_idle" --argjson fi "$file_idle" --argjson ar "$anon_ready" --argjson fr "$file_ready" \
   --argjson hui "${heap_use_idle:-0}" --argjson hfi "${heap_free_idle:-0}" --argjson hu "${heap_use:-0}" --argjson hf "${heap_free:-0}" \
   --arg qw50 "$qwait_p50" --arg qw99 "$qwait_p99" --arg ql50 "$qwlow_p50" --arg ql99 "$qwlow_p99" --arg rc50 "$rec_p50" --arg rc99 "$rec_p99" \
-  --argjson workers "$WORKERS" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  --argjson workers "$WORKERS" --arg cpuload "$cpu_load" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
   --argjson pb "$proc_bytes" --argjson pbn "$proc_nomf_bytes" --argjson sb "$sts_bytes" \
   --argjson np "$n_p" --argjson p50p "$p50_p" --argjson p90p "$p90_p" --argjson p99p "$p99_p" --argjson maxp "$max_p" \
   --argjson nb "$n_b" --argjson p50b "$p50_b" --argjson p90b "$p90_b" --argjson p99b "$p99_b" --argjson maxb "$max_b" \
@@ -370,7 +405,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
                  load: {n: $nb, p50: $p50b, p90: $p90b, p99: $p99b, max: $maxb},
                  all: {n: $na, p50: $p50a, p90: $p90a, p99: $p99a, max: $maxa}},
     post_ms: {p50: $post, p99: $post99}, send_lag_ms_max: $lag, load_create_per_s: $rate,
-    load_to_all_statefulsets_s: $drain, load_to_all_ready_s: $readys, operator_cpu_s: $cpu,
+    load_to_all_statefulsets_s: $drain, load_to_all_ready_s: $readys, operator_cpu_s: $cpu, cpu_s_load_window: $cpuload,
     goals: {rss_kb_max: 10240, p99_ms_max: 100,
             rss_met: ($rss_ready <= 10240), rss_anon_met: ($ar <= 10240), p99_met: ($p99a <= 100)}}' >"$OUT/operator_bench.json"
 
@@ -393,6 +428,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   printf '                                             all   n=%s p50 %s p90 %s p99 %s max %s\n' "$n_a" "$p50_a" "$p90_a" "$p99_a" "$max_a"
   printf 'POST p50 %s p99 %s ms, sends at most %s ms late; created at %s/s; all StatefulSets %s s and %s/%s Ready %s s after the load began; operator CPU %s s\n' \
     "$post_p50" "$post_p99" "$lag_max" "$load_rate" "$drain_s" "$nready" "$COUNT" "$ready_s" "$cpu_s"
+  printf 'CPU s from load start to all StatefulSets (%s s wall, %s CPUs): %s\n' "$drain_s" "$(nproc)" "$cpu_load"
   printf 'operator side (whole run; bucket bounds): queue wait normal p50 %s p99 %s ms, low p50 %s p99 %s ms; reconcile p50 %s p99 %s ms\n' \
     "$qwait_p50" "$qwait_p99" "$qwlow_p50" "$qwlow_p99" "$rec_p50" "$rec_p99"
   printf 'API requests p50/p99 ms (bucket bounds): %s\n' "$api_ms"

@@ -113,6 +113,13 @@ static void test_apply_get_patch(void **state)
     assert_null(jstr(out, "metadata", "labels"));
     json_decref(out);
 
+    /* An unknown field fails the apply, although it skips strict decoding
+     * (fieldValidation=Ignore). */
+    json_object_set_new(o, "bogusField", json_integer(1));
+    assert_int_not_equal(OP_KUBE_OK, op_kube_apply(T.k, T.cm_path, o, NULL, T.err, sizeof(T.err)));
+    assert_non_null(strstr(T.err, "bogusField: field not declared in schema"));
+    json_object_del(o, "bogusField");
+
     /* Creating it again: 409 AlreadyExists. */
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps", T.ns);
     EXPECT(OP_KUBE_ERR_CONFLICT, op_kube_create(T.k, path, o, NULL, T.err, sizeof(T.err)));
