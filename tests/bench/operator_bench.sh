@@ -90,12 +90,13 @@ mkdir -p "$OUT"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/weir-$NAME.XXXXXX")"
 readonly WORK
 readonly DIR="$WORK/k8s"
-op="" watcher="" perfpid="" rc=1
+op="" watcher="" pwatcher="" perfpid="" rc=1
 
 cleanup() {
   local status=$?
   trap - INT TERM HUP
   [[ -n "$watcher" ]] && kill "$watcher" 2>/dev/null
+  [[ -n "$pwatcher" ]] && kill "$pwatcher" 2>/dev/null
   [[ -n "$perfpid" ]] && kill -INT "$perfpid" 2>/dev/null
   if [[ -n "$op" ]] && kill -0 "$op" 2>/dev/null; then
     kill -TERM "$op" 2>/dev/null || :
@@ -254,6 +255,11 @@ kubectl get statefulsets -n "$NS" -w --watch-only \
   -o jsonpath='{.metadata.name}{"\n"}' 2>"$WORK/watch.err" |
   while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >"$WORK/seen.txt" &
 watcher=$!
+# Processors too: when a watch (the operator's among them) first sees each.
+kubectl get processors -n "$NS" -w --watch-only \
+  -o jsonpath='{.metadata.name}{"\n"}' 2>"$WORK/pwatch.err" |
+  while IFS= read -r l; do printf '%s weir-proc-%s\n' "$EPOCHREALTIME" "$l"; done >"$WORK/pseen.txt" &
+pwatcher=$!
 sleep 2
 
 LOAD=(python3 "$ROOT/tests/bench/k8s_create_load.py" --server "$API" --cacert "$DIR/pki/ca.crt"
@@ -338,14 +344,19 @@ sts_bytes=$(kubectl get statefulset "weir-proc-$mid" -n "$NS" -o json | jq -c . 
 cpu_ticks=$(awk '{ print $14 + $15 }' "/proc/$op/stat")
 clk=$(getconf CLK_TCK)
 
-# Latencies: first sight minus POST start, per Processor (ms).
+# Latencies per Processor (ms): StatefulSet first seen minus POST start,
+# the POST itself, and StatefulSet seen minus Processor seen (the part after
+# a watch delivered the Processor: the operator's reaction, its apply and
+# the StatefulSet's watch event).
 awk -v paced="$PACED" '
-  NR == FNR { if (!($2 in seen)) seen[$2] = $1; next }
+  FILENAME == ARGV[1] { if (!($2 in pseen)) pseen[$2] = $1; next }
+  FILENAME == ARGV[2] { if (!($2 in seen)) seen[$2] = $1; next }
   ($1 in seen) {
     ms = (seen[$1] - $2) * 1000; post = ($3 - $2) * 1000
+    react = ($1 in pseen) ? (seen[$1] - pseen[$1]) * 1000 : -1
     idx = substr($1, length("weir-proc-pb-") + 1) + 0
-    print (idx < paced ? "paced" : "load"), ms, post
-  }' "$WORK/seen.txt" "$WORK/created.txt" >"$WORK/lat.txt"
+    print (idx < paced ? "paced" : "load"), ms, post, react
+  }' "$WORK/pseen.txt" "$WORK/seen.txt" "$WORK/created.txt" >"$WORK/lat.txt"
 stats() { # PHASE: n p50 p90 p99 max (ms)
   awk -v p="$1" '$1 == p || p == "all" { print $2 }' "$WORK/lat.txt" | sort -n |
     awk '{ v[NR] = $1 } END {
@@ -358,6 +369,9 @@ read -r n_b p50_b p90_b p99_b max_b <<<"$(stats load)"
 read -r n_a p50_a p90_a p99_a max_a <<<"$(stats all)"
 read -r post_p50 post_p99 <<<"$(awk '{ print $3 }' "$WORK/lat.txt" | sort -n |
   awk '{ v[NR] = $1 } END { printf "%.1f %.1f", v[int(NR * 0.50 + 0.999)], v[int(NR * 0.99 + 0.999)] }')"
+read -r react_p50 react_p99 <<<"$(awk '$1 == "load" && $4 >= 0 { print $4 }' "$WORK/lat.txt" | sort -n |
+  awk '{ v[NR] = $1 } END { if (NR == 0) { print "0 0"; exit }
+    printf "%.1f %.1f", v[int(NR * 0.50 + 0.999)], v[int(NR * 0.99 + 0.999)] }')"
 lag_max=$(awk '$4 > m { m = $4 } END { printf "%.1f", m + 0 }' "$WORK/created.txt")
 load_rate=$(awk -v a="$t_load0" -v b="$t_load1" -v n="$((COUNT - PACED))" 'BEGIN { printf "%.1f", n / (b - a) }')
 drain_s=$(awk -v a="$t_load0" -v b="$t_all" 'BEGIN { printf "%.1f", b - a }')
@@ -384,7 +398,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   --argjson ai "$anon_idle" --argjson fi "$file_idle" --argjson ar "$anon_ready" --argjson fr "$file_ready" \
   --argjson hui "${heap_use_idle:-0}" --argjson hfi "${heap_free_idle:-0}" --argjson hu "${heap_use:-0}" --argjson hf "${heap_free:-0}" \
   --arg qw50 "$qwait_p50" --arg qw99 "$qwait_p99" --arg ql50 "$qwlow_p50" --arg ql99 "$qwlow_p99" --arg rc50 "$rec_p50" --arg rc99 "$rec_p99" \
-  --argjson workers "$WORKERS" --arg cpuload "$cpu_load" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  --argjson workers "$WORKERS" --argjson r50 "$react_p50" --argjson r99 "$react_p99" --arg cpuload "$cpu_load" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
   --argjson pb "$proc_bytes" --argjson pbn "$proc_nomf_bytes" --argjson sb "$sts_bytes" \
   --argjson np "$n_p" --argjson p50p "$p50_p" --argjson p90p "$p90_p" --argjson p99p "$p99_p" --argjson maxp "$max_p" \
   --argjson nb "$n_b" --argjson p50b "$p50_b" --argjson p90b "$p90_b" --argjson p99b "$p99_b" --argjson maxb "$max_b" \
@@ -404,7 +418,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
     latency_ms: {paced: {n: $np, p50: $p50p, p90: $p90p, p99: $p99p, max: $maxp},
                  load: {n: $nb, p50: $p50b, p90: $p90b, p99: $p99b, max: $maxb},
                  all: {n: $na, p50: $p50a, p90: $p90a, p99: $p99a, max: $maxa}},
-    post_ms: {p50: $post, p99: $post99}, send_lag_ms_max: $lag, load_create_per_s: $rate,
+    post_ms: {p50: $post, p99: $post99}, processor_seen_to_statefulset_seen_ms: {p50: $r50, p99: $r99}, send_lag_ms_max: $lag, load_create_per_s: $rate,
     load_to_all_statefulsets_s: $drain, load_to_all_ready_s: $readys, operator_cpu_s: $cpu, cpu_s_load_window: $cpuload,
     goals: {rss_kb_max: 10240, p99_ms_max: 100,
             rss_met: ($rss_ready <= 10240), rss_anon_met: ($ar <= 10240), p99_met: ($p99a <= 100)}}' >"$OUT/operator_bench.json"
@@ -428,6 +442,7 @@ jq -n --argjson count "$COUNT" --argjson nodes "$WEIR_K8S_NODES" \
   printf '                                             all   n=%s p50 %s p90 %s p99 %s max %s\n' "$n_a" "$p50_a" "$p90_a" "$p99_a" "$max_a"
   printf 'POST p50 %s p99 %s ms, sends at most %s ms late; created at %s/s; all StatefulSets %s s and %s/%s Ready %s s after the load began; operator CPU %s s\n' \
     "$post_p50" "$post_p99" "$lag_max" "$load_rate" "$drain_s" "$nready" "$COUNT" "$ready_s" "$cpu_s"
+  printf 'load, Processor seen by a watch -> StatefulSet seen: p50 %s p99 %s ms\n' "$react_p50" "$react_p99"
   printf 'CPU s from load start to all StatefulSets (%s s wall, %s CPUs): %s\n' "$drain_s" "$(nproc)" "$cpu_load"
   printf 'operator side (whole run; bucket bounds): queue wait normal p50 %s p99 %s ms, low p50 %s p99 %s ms; reconcile p50 %s p99 %s ms\n' \
     "$qwait_p50" "$qwait_p99" "$qwlow_p50" "$qwlow_p99" "$rec_p50" "$rec_p99"
