@@ -571,7 +571,7 @@ static size_t body_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-#define ACCEPT_METADATA \
+#define ACCEPT_METADATA                                                                            \
     "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"
 
 static op_kube_err_t do_request(op_kube_t *k, const char *method, const char *url,
