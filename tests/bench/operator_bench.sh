@@ -132,7 +132,6 @@ wait_for() { # SECONDS WHAT CMD...
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$op/status"; }
 # "VmRSS RssAnon RssFile" in kB.
 rss_parts() { awk '/^(VmRSS|RssAnon|RssFile):/ { v[$1] = $2 } END { print v["VmRSS:"], v["RssAnon:"], v["RssFile:"] }' "/proc/$op/status"; }
-# The largest file-backed mappings: "kB path" per line, summed per file.
 # CPU ticks per control-plane process (by comm), then "busy" and "steal"
 # of the whole machine (/proc/stat); one "name ticks" per line.
 cpu_snapshot() {
@@ -152,6 +151,7 @@ cpu_delta() { # BEFORE AFTER
           for (i = 1; i in o; i++) out = out sprintf("%s%s %.1f", out == "" ? "" : ", ", o[i], v[o[i]])
           printf "%s, other %.1f, machine busy %.1f, steal %.1f", out, v["busy"] - named, v["busy"], v["steal"] }' "$1" "$2"
 }
+# The largest file-backed mappings: "kB path" per line, summed per file.
 top_files() {
   awk '/^[0-9a-f]+-[0-9a-f]+ / { f = ($6 ~ /^\//) ? $6 : "" } /^Rss:/ && f != "" { r[f] += $2 }
        END { for (f in r) print r[f], f }' "/proc/$op/smaps" | sort -rn | head -8
