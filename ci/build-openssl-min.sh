@@ -3,7 +3,7 @@
 # Builds the minimal, static OpenSSL (libssl.a, libcrypto.a) that weir-operator
 # links, and that ci/build-curl-min.sh and ci/build-rdkafka-min.sh build against
 # (docs/architecture.md, "Dependencies"): the Debian source package of the SAME
-# version as the installed libssl3 (Debian's patches and its "debian-amd64"
+# version as the installed libssl3 (Debian's patches and its "debian-<arch>"
 # target, i.e. OPENSSL_TLS_SECURITY_LEVEL=2), with the runtime paths of Debian's
 # (--openssldir=/usr/lib/ssl: openssl.cnf, certs), and only what a TLS 1.2/1.3
 # client with RSA/ECDSA certificates, SCRAM (HMAC, PBKDF2) and PEM/PKCS#12
@@ -25,10 +25,14 @@ if [ -z "$version" ]; then
   exit 1
 fi
 
+# Debian's own Configure target for this machine (debian-amd64, debian-arm64,
+# ...: its patches define one per architecture).
+arch=$(dpkg --print-architecture)
+
 # The recipe: every flag that shapes the library. Its hash names the directory,
 # so changing a flag builds a new one next to the old.
 conf_flags=(
-  debian-amd64 --openssldir=/usr/lib/ssl --libdir=lib
+  "debian-$arch" --openssldir=/usr/lib/ssl --libdir=lib
   no-shared no-module no-dso no-engine no-legacy no-async no-ui-console
   no-ssl3 no-ssl3-method no-tls1 no-tls1-method no-tls1_1 no-tls1_1-method
   no-dtls no-dgram no-sctp no-srtp no-psk no-srp no-nextprotoneg no-comp no-zlib
