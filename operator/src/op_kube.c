@@ -586,10 +586,10 @@ static op_kube_err_t do_request(op_kube_t *k, const char *method, const char *ur
 
     *status = 0;
     /* A caller that reads no answer gets only the object's metadata: the
-     * apiserver encodes, and TLS carries, ~1 kB instead of the whole object
-     * (a StatefulSet or a ConfigMap with its pipeline: 4-6 kB). An error is
-     * a Status either way; the second type is the fallback of a server
-     * without the transformation. */
+     * apiserver encodes, and TLS carries, that instead of the whole object
+     * (e.g. a ConfigMap with its pipeline). An error is a Status either
+     * way; the second type is the fallback of a server without the
+     * transformation. */
     rc = op_kube__setup(k, c, url, content_type, out ? NULL : ACCEPT_METADATA, &headers, err,
                         errlen);
     if (rc != OP_KUBE_OK)
